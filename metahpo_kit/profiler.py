@@ -7,7 +7,7 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/profiler.html.md"""
 # %% auto #0
 __all__ = ['ResourceProfiler']
 
-# %% ../nbs/03_profiler.ipynb #34a0205e
+# %% ../nbs/03_profiler.ipynb #ee9835c7
 import os
 import sys
 import threading
@@ -16,7 +16,7 @@ import time
 import psutil
 import torch
 
-# %% ../nbs/03_profiler.ipynb #16ad2ffd
+# %% ../nbs/03_profiler.ipynb #96702c29
 _MB = 2 ** 20
 
 
@@ -41,7 +41,7 @@ def _reset_hwm() -> bool:
     except OSError:
         return False
 
-# %% ../nbs/03_profiler.ipynb #d70e616b
+# %% ../nbs/03_profiler.ipynb #4b4621ab
 _open_profilers = []   # profilers between __enter__ and __exit__, outermost first
 _open_lock = threading.Lock()
 
@@ -122,7 +122,7 @@ class ResourceProfiler:
         self.result = {
             "wall_s": wall,
             "cpu_s": cpu,
-            "cpu_util": cpu / (wall * cpus) if wall > 0 else 0.0,
+            "cpu_util": min(1.0, cpu / (wall * cpus)) if wall > 0 else 0.0,   # clock granularity can push tiny blocks over 1
             "cpus": cpus,
             "torch_threads": torch.get_num_threads(),
             "peak_rss_mb": self._peak_mb,
