@@ -1,0 +1,235 @@
+"""Contract tests of every tuner, from one factory table (Optuna's style): seeded runs equal (also across
+processes), configs valid, n_trials and time_budget respected, failures recorded, kill-and-resume, shared workers."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from metahpo_kit.space import SEED_SPACE, Categorical, Float, Int, SearchSpace
+from metahpo_kit.tuners import (GPTuner, GridTuner, HyperbandTuner, ManualTuner, Observation, RandomTuner,
+                                TPETuner, config_key, make_storage, tune)
+
+TUNER_FACTORIES = {
+    "ManualTuner": lambda space, seed: ManualTuner(space, configs=[space.sample(1, seed=99)[0]], random_state=seed),
+    "RandomTuner": lambda space, seed: RandomTuner(space, random_state=seed),
+    "GridTuner": lambda space, seed: GridTuner(space, random_state=seed),
+    "TPETuner": lambda space, seed: TPETuner(space, random_state=seed, n_startup_trials=3),
+    "GPTuner": lambda space, seed: GPTuner(space, random_state=seed, n_startup_trials=3),
+    "HyperbandTuner": lambda space, seed: HyperbandTuner(space, random_state=seed, min_epochs=1, max_epochs=9),
+}
+CONTINUOUS = SearchSpace((Float("lr", 1e-4, 1e-1, log=True), Float("momentum", 0.1, 0.99),
+                          Int("layers", 1, 4), Categorical("optimizer", ("sgd", "adam"))))
+HERE = Path(__file__).resolve().parent
+
+
+def score(config, budget=None):
+    "A deterministic toy objective of any space: higher lr and more units are better."
+    s = 0.5 + 0.05 * math.log10(config["lr"])
+    s += 0.01 * config.get("units", 128) / 256 + 0.01 * config.get("layers", 2)
+    s += 0.02 * (config.get("optimizer") == "adam")
+    if budget is not None and budget.epochs:
+        s += 0.001 * budget.epochs
+    return s
+
+
+def slow_score(config, budget=None):
+    time.sleep(0.15)
+    return score(config, budget)
+
+
+def barrier_score(config, budget=None):
+    "slow_score, whose first call in each process waits until two processes have arrived (so both workers work)."
+    folder = Path(os.environ["METAHPO_TEST_BARRIER"])
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + 120
+    while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return slow_score(config, budget)
+
+
+def _configs(res, space=SEED_SPACE):
+    return [space.validate({n: r[f"config.{n}"] for n in space.names}) for r in res.trials.to_dict("records")]
+
+
+@pytest.mark.parametrize("name", TUNER_FACTORIES)
+def test_seeded_runs_are_equal(name):
+    a = tune(score, TUNER_FACTORIES[name](SEED_SPACE, 3), n_trials=8)
+    b = tune(score, TUNER_FACTORIES[name](SEED_SPACE, 3), n_trials=8)
+    assert _configs(a) == _configs(b)
+    if name not in ("GridTuner", "ManualTuner"):
+        c = tune(score, TUNER_FACTORIES[name](SEED_SPACE, 4), n_trials=8)
+        assert _configs(a) != _configs(c)
+
+
+def test_seeded_runs_are_equal_across_processes():
+    code = (f"import sys, json; sys.path.insert(0, {str(HERE)!r}); import test_tuners as t; "
+            "from metahpo_kit.space import SEED_SPACE; "
+            "print(json.dumps({n: t._configs(t.tune(t.score, f(SEED_SPACE, 3), n_trials=6)) "
+            "for n, f in t.TUNER_FACTORIES.items()}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONHASHSEED": "123"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    there = json.loads(out.stdout.strip().splitlines()[-1])
+    for name, f in TUNER_FACTORIES.items():
+        assert there[name] == _configs(tune(score, f(SEED_SPACE, 3), n_trials=6)), name
+
+
+@pytest.mark.parametrize("name", TUNER_FACTORIES)
+def test_configs_are_always_valid_and_never_repeated(name):
+    res = tune(score, TUNER_FACTORIES[name](SEED_SPACE, 0), n_trials=15)
+    configs = _configs(res)                 # validate() raises on an invalid config
+    if name == "HyperbandTuner":            # Hyperband re-runs promoted configs with more epochs
+        keys = [(config_key(c), e) for c, e in zip(configs, res.trials["epochs_budget"])]
+    else:
+        keys = [config_key(c) for c in configs]
+    assert len(set(keys)) == len(keys) == 15
+    if name == "GridTuner":
+        with pytest.raises(ValueError, match="GridTuner needs a finite space; continuous parameter"):
+            tune(score, TUNER_FACTORIES[name](CONTINUOUS, 0), n_trials=3)
+    else:
+        cont = tune(score, TUNER_FACTORIES[name](CONTINUOUS, 0), n_trials=8)
+        for c in _configs(cont, CONTINUOUS):
+            CONTINUOUS.validate(c)
+
+
+@pytest.mark.parametrize("name", TUNER_FACTORIES)
+def test_n_trials_and_time_budget_are_respected(name):
+    assert len(tune(score, TUNER_FACTORIES[name](SEED_SPACE, 0), n_trials=7).trials) == 7
+    t0 = time.monotonic()
+    res = tune(slow_score, TUNER_FACTORIES[name](SEED_SPACE, 0), time_budget=1.0)
+    elapsed = time.monotonic() - t0
+    assert 1 <= len(res.trials) < 1.0 / 0.15 + 1     # no trial started after the budget
+    assert elapsed < 1.0 + 0.15 + 2.0                 # at most one trial (and the bookkeeping) past it
+
+
+@pytest.mark.parametrize("name", TUNER_FACTORIES)
+def test_a_failing_objective_is_recorded_as_failed(name):
+    def flaky(config):
+        if config["optimizer"] == "sgd":
+            raise RuntimeError("diverged")
+        return score(config)
+    res = tune(flaky, TUNER_FACTORIES[name](SEED_SPACE, 0), n_trials=10)
+    assert len(res.trials) == 10
+    failed = res.trials[res.trials["status"] == "failed"]
+    assert (failed["config.optimizer"] == "sgd").all()
+    assert failed["reason"].str.contains("RuntimeError: diverged").all()
+    ok = res.trials[res.trials["status"] == "ok"]
+    assert (ok["config.optimizer"] != "sgd").all()
+
+
+def _completed(storage_url, name):
+    try:
+        st = optuna.load_study(study_name=name, storage=make_storage(storage_url))
+    except KeyError:
+        return 0
+    return sum(t.state == optuna.trial.TrialState.COMPLETE for t in st.get_trials(deepcopy=False))
+
+
+@pytest.mark.parametrize("name", TUNER_FACTORIES)
+def test_resume_after_sigkill(name, tmp_path):
+    url = str(tmp_path / "study.log")
+    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import test_tuners as t; "
+            "from metahpo_kit.space import SEED_SPACE; "
+            f"t.tune(t.slow_score, t.TUNER_FACTORIES[{name!r}](SEED_SPACE, 5), n_trials=12, storage={url!r}, "
+            "study_name='s')")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while _completed(url, "s") < 4 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _completed(url, "s")
+    assert 4 <= before < 12
+    res = tune(slow_score, TUNER_FACTORIES[name](SEED_SPACE, 5), n_trials=12, storage=url, study_name="s")
+    counted = res.trials[res.trials["status"].isin(["ok", "failed"])]
+    assert len(counted) == 12                                        # the total is right
+    assert (res.trials["status"] == "interrupted").sum() <= 1        # at most the trial in flight was lost
+    keys = [(config_key(c), e) for c, e in zip(_configs(res.__class__(res.study_name, SEED_SPACE, counted)),
+                                               counted["epochs_budget"])]
+    assert len(set(keys)) == len(keys)                               # no trial repeats
+
+
+def test_two_workers_share_one_journal_file(tmp_path, monkeypatch):
+    url = str(tmp_path / "shared.log")
+    (tmp_path / "barrier").mkdir()
+    monkeypatch.setenv("METAHPO_TEST_BARRIER", str(tmp_path / "barrier"))
+    res = tune(barrier_score, RandomTuner(SEED_SPACE, random_state=0), n_trials=14, storage=url, study_name="w",
+               n_jobs=2)
+    counted = res.trials[res.trials["status"].isin(["ok", "failed"])]
+    assert len(counted) == 14 and (counted["status"] == "ok").all()  # none lost
+    assert counted["number"].is_unique
+    keys = [config_key(c) for c in _configs(res.__class__(res.study_name, SEED_SPACE, counted))]
+    assert len(set(keys)) == 14                                      # none duplicated
+    assert counted["worker"].nunique() == 2                          # both workers did trials
+    alone = tune(score, RandomTuner(SEED_SPACE, random_state=0), n_trials=14)
+    assert keys == [config_key(c) for c in _configs(alone)]          # the very configs one worker would try
+    again = tune(slow_score, RandomTuner(SEED_SPACE, random_state=0), n_trials=14, storage=url, study_name="w")
+    assert len(again.trials) == len(res.trials)                      # already done: nothing more runs
+
+
+def test_two_workers_on_postgresql(tmp_path, monkeypatch):
+    url = os.environ.get("METAHPO_TEST_POSTGRES")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide a PostgreSQL server: METAHPO_TEST_POSTGRES is not set")
+        pytest.skip("no PostgreSQL server: set METAHPO_TEST_POSTGRES (.ci/run starts one)")
+    name = f"pg-{os.getpid()}-{time.time_ns()}"
+    (tmp_path / "barrier").mkdir()
+    monkeypatch.setenv("METAHPO_TEST_BARRIER", str(tmp_path / "barrier"))
+    res = tune(barrier_score, RandomTuner(SEED_SPACE, random_state=0), n_trials=10, storage=url, study_name=name,
+               n_jobs=2)
+    counted = res.trials[res.trials["status"].isin(["ok", "failed"])]
+    assert len(counted) == 10 and counted["worker"].nunique() == 2
+    assert res.best["val_accuracy"] == pytest.approx(max(score(c) for c in _configs(res.__class__(
+        res.study_name, SEED_SPACE, counted))))
+    optuna.delete_study(study_name=name, storage=url)
+
+
+# ---- bad input --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url,err,msg", [
+    ("not-a-url", ValueError, "is not a storage URL"),
+    ("postgresql://user@@:x/db", ValueError, "malformed"),
+    ("postgresql://user:pw@127.0.0.1:9/db", ConnectionError, "could not be opened"),
+])
+def test_bad_storage(url, err, msg):
+    with pytest.raises(err, match=msg):
+        tune(score, RandomTuner(SEED_SPACE, 0), n_trials=1, storage=url)
+
+
+def test_resuming_with_another_space_names_the_difference(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    tune(score, RandomTuner(SEED_SPACE, 0), n_trials=2, storage=url, study_name="s")
+    other = SearchSpace(tuple(p if p.name != "units" else Int("units", 32, 512, log=True) for p in SEED_SPACE.params))
+    with pytest.raises(ValueError, match="another search space.*units: Int\\(64, 256.*Int\\(32, 512"):
+        tune(score, RandomTuner(other, 0), n_trials=4, storage=url, study_name="s")
+
+
+@pytest.mark.parametrize("n", [0, -3, 2.5])
+def test_n_trials_must_be_positive(n):
+    with pytest.raises(ValueError, match=f"n_trials={n!r} must be a whole number > 0"):
+        tune(score, RandomTuner(SEED_SPACE, 0), n_trials=n)
+
+
+def test_other_bad_arguments():
+    with pytest.raises(ValueError, match="stopping rule"):
+        tune(score, RandomTuner(SEED_SPACE, 0))
+    with pytest.raises(ValueError, match="needs a storage shared between processes"):
+        tune(score, RandomTuner(SEED_SPACE, 0), n_trials=2, n_jobs=2)
+    with pytest.raises(ValueError, match="is not a metahpo_kit Tuner"):
+        tune(score, optuna.samplers.TPESampler(), n_trials=2)
+
+
+def test_space_is_exhausted_cleanly():
+    tiny = SearchSpace((Categorical("optimizer", ("adam", "sgd")), Float("lr", 0.01, 0.1, values=(0.01, 0.1))))
+    res = tune(score, RandomTuner(tiny, 0), n_trials=10)
+    assert len(res.trials) == 4
+    assert GridTuner(tiny).ask([Observation(c, 0.5) for c in tiny.grid()[:3]]) == tiny.grid()[3]
