@@ -7,7 +7,7 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/cli.html.md"""
 # %% auto #0
 __all__ = ['cmd_tasks', 'cmd_tune', 'build_parser', 'main']
 
-# %% ../nbs/10_cli.ipynb #e31e74da
+# %% ../nbs/10_cli.ipynb #5d321762
 import argparse
 import sys
 
@@ -18,7 +18,7 @@ from .tasks import EMBEDDED_TASKS, load_task, summarize_tasks, task_table
 from .train import Budget
 from .tuners import TUNERS, make_tuner, tune
 
-# %% ../nbs/10_cli.ipynb #b354f02a
+# %% ../nbs/10_cli.ipynb #35ad336e
 def cmd_tasks(args: argparse.Namespace) -> int:
     "Show the task catalogue, or load tasks and summarise them."
     names = list(EMBEDDED_TASKS) if args.embedded else list(args.load or [])
@@ -30,7 +30,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
               .to_string(index=False))
     return 0
 
-# %% ../nbs/10_cli.ipynb #7f260cbf
+# %% ../nbs/10_cli.ipynb #bb8f653e
 def cmd_tune(args: argparse.Namespace) -> int:
     "Run (or resume) a study and print the best config and its scores."
     optuna.logging.set_verbosity(optuna.logging.WARNING)   # the progress bar says it all
@@ -57,7 +57,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
           f"test macro-F1 {best['test_f1']:.4f} (trial {best['number']})")
     return 0
 
-# %% ../nbs/10_cli.ipynb #254cfef9
+# %% ../nbs/10_cli.ipynb #6a29ea29
 def build_parser() -> argparse.ArgumentParser:
     "The `metahpo` argument parser, one sub-command a function."
     parser = argparse.ArgumentParser(prog="metahpo", description="metahpo_kit: meta-learned hyperparameter tuning")
@@ -94,3 +94,7 @@ def main(argv: list | None = None) -> int:
     except (ValueError, FileNotFoundError, ConnectionError) as e:
         print(f"metahpo {args.command}: error: {e}", file=sys.stderr)
         return 2
+
+# %% ../nbs/10_cli.ipynb #e9a38e92
+if __name__ == "__main__":   # `python -m metahpo_kit.cli ...` works like `metahpo ...`
+    sys.exit(main())

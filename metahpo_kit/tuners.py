@@ -8,9 +8,9 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/tuners.html.md"""
 __all__ = ['SEED_DEFAULT', 'SENSIBLE_DEFAULT', 'TUNERS', 'Observation', 'config_key', 'SpaceExhausted', 'Tuner', 'random_untried',
            'ManualTuner', 'RandomTuner', 'GridTuner', 'replay', 'OptunaTuner', 'TPETuner', 'GPTuner', 'HyperbandTuner',
            'make_tuner', 'Objective', 'TrainerObjective', 'FunctionObjective', 'as_objective', 'make_storage',
-           'history_of', 'fail_interrupted', 'StudyResult', 'study_result', 'tune']
+           'history_of', 'fail_interrupted', 'StudyResult', 'study_result', 'suggest_config', 'tune', 'TunerSampler']
 
-# %% ../nbs/05_tuners.ipynb #83fa1c7d
+# %% ../nbs/05_tuners.ipynb #784bf959
 import json
 import math
 import multiprocessing
@@ -31,7 +31,7 @@ from .space import SEED_SPACE, SearchSpace
 from .tasks import Task, load_task
 from .train import Budget, TrialResult, fit
 
-# %% ../nbs/05_tuners.ipynb #5cac68b1
+# %% ../nbs/05_tuners.ipynb #ae528e2f
 @dataclass
 class Observation:
     "One trial as a tuner sees it."
@@ -56,7 +56,7 @@ def _seed_for(random_state, *salt) -> int | None:
         return None
     return int(np.random.SeedSequence([int(random_state), *[int(s) for s in salt]]).generate_state(1)[0])
 
-# %% ../nbs/05_tuners.ipynb #bef77f1b
+# %% ../nbs/05_tuners.ipynb #aa5e6c25
 class Tuner:
     """Base class of the kit's tuners.
 
@@ -91,7 +91,7 @@ class Tuner:
     def __repr__(self):
         return f"{type(self).__name__}(random_state={self.random_state})"
 
-# %% ../nbs/05_tuners.ipynb #9a9f81b1
+# %% ../nbs/05_tuners.ipynb #bf189532
 _GRID_LIMIT = 200_000
 
 
@@ -117,7 +117,7 @@ def random_untried(space: SearchSpace, history, random_state, salt=0) -> dict:
             return c
     raise SpaceExhausted("no untried config found in 1000 random draws")
 
-# %% ../nbs/05_tuners.ipynb #acd71964
+# %% ../nbs/05_tuners.ipynb #8b8d626f
 SEED_DEFAULT = dict(lr=0.01, batch_size=32, layers=2, units=128, optimizer="sgd", dropout=0.2)
 SENSIBLE_DEFAULT = dict(lr=0.001, batch_size=32, layers=2, units=128, optimizer="adam", dropout=0.2)
 
@@ -173,7 +173,7 @@ class GridTuner(Tuner):
                 return c
         raise SpaceExhausted(f"all {self.space.size} grid configs have been tried")
 
-# %% ../nbs/05_tuners.ipynb #b83be264
+# %% ../nbs/05_tuners.ipynb #b8bb870a
 def replay(history, space: SearchSpace, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
     "An in-memory study (maximising) holding `history`, driven by `sampler`."
     study = optuna.create_study(direction="maximize", sampler=sampler)
@@ -241,7 +241,7 @@ class GPTuner(OptunaTuner):
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.n_startup_trials,
                                          warn_independent_sampling=False)
 
-# %% ../nbs/05_tuners.ipynb #06c2ede7
+# %% ../nbs/05_tuners.ipynb #919950a7
 class HyperbandTuner(Tuner):
     "Hyperband (successive halving brackets) over the epoch budget."
     name = "hyperband"
@@ -312,7 +312,7 @@ class HyperbandTuner(Tuner):
     def ask(self, history=()):
         return self.propose(history)[0]
 
-# %% ../nbs/05_tuners.ipynb #8c8022d9
+# %% ../nbs/05_tuners.ipynb #9eafd6cd
 TUNERS = {"manual": ManualTuner, "random": RandomTuner, "grid": GridTuner, "tpe": TPETuner, "gp": GPTuner,
           "hyperband": HyperbandTuner}
 
@@ -326,7 +326,7 @@ def make_tuner(name: str,                          # a key of `TUNERS`
         raise ValueError(f"tuner={name!r} is not one of {sorted(TUNERS)}")
     return TUNERS[name](space, random_state=random_state, **kwargs)
 
-# %% ../nbs/05_tuners.ipynb #d48156e0
+# %% ../nbs/05_tuners.ipynb #c1b73cb8
 class Objective:
     "Maps (config, budget, seed) to a `TrialResult`; `name` says what is being tuned (a task's name)."
     name = "objective"
@@ -393,7 +393,7 @@ def as_objective(x) -> Objective:
         return FunctionObjective(x)
     raise ValueError(f"objective_or_task={x!r} must be a Task, a task name, an Objective or a function of a config")
 
-# %% ../nbs/05_tuners.ipynb #a1e75dfc
+# %% ../nbs/05_tuners.ipynb #029107f4
 _STORAGE_HELP = ("use None (in memory), 'sqlite:///file.db', 'journal:///path/file.log' (or a path ending in .log "
                  "or .journal), or an RDB URL such as 'postgresql://user:password@host:5432/db'")
 
@@ -426,7 +426,7 @@ def make_storage(storage: str | None, heartbeat: int | None = 30):
     except Exception as e:
         raise ConnectionError(f"storage={url!r} could not be opened: {type(e).__name__}: {e}") from e
 
-# %% ../nbs/05_tuners.ipynb #17bab322
+# %% ../nbs/05_tuners.ipynb #40c52479
 _EXCLUDED = ("interrupted", "surplus")
 
 
@@ -495,7 +495,7 @@ def fail_interrupted(study: optuna.Study, storage,
         optuna.storages.fail_stale_trials(study)
     return n
 
-# %% ../nbs/05_tuners.ipynb #7b869fa4
+# %% ../nbs/05_tuners.ipynb #939d1796
 @dataclass
 class StudyResult:
     "What a study found: the trials (one row each), the best config and its scores."
@@ -560,7 +560,7 @@ def study_result(study: optuna.Study, space: SearchSpace, storage_url=None) -> S
         df = pd.DataFrame(columns=["number", "status", "val_accuracy"])
     return StudyResult(study.study_name, space, df.reset_index(drop=True), storage_url, study)
 
-# %% ../nbs/05_tuners.ipynb #a0495e7b
+# %% ../nbs/05_tuners.ipynb #262a2547
 def _budget_for(budget, epochs, remaining):
     "The trial's budget: the study's, with a multi-fidelity tuner's epochs and the time left."
     if isinstance(budget, (int, float)) and not isinstance(budget, bool):
@@ -602,16 +602,19 @@ class _ProposalSampler(optuna.samplers.BaseSampler):
         return self.proposals[trial.number][param_name]
 
 
-def _set_params(trial: optuna.Trial, dists: dict) -> None:
-    "Record the proposal as the trial's parameters, with their distributions."
+def suggest_config(trial: optuna.Trial,   # an Optuna trial (inside an objective, or from `study.ask()`)
+                   space: SearchSpace,     # the space whose parameters to suggest
+                  ) -> dict:
+    "Suggest every parameter of `space` on `trial` (its sampler decides the values); the config, validated."
     D = optuna.distributions
-    for name, d in dists.items():
+    for name, d in space.to_optuna().items():
         if isinstance(d, D.FloatDistribution):
             trial.suggest_float(name, d.low, d.high, log=d.log, step=d.step)
         elif isinstance(d, D.IntDistribution):
             trial.suggest_int(name, d.low, d.high, log=d.log, step=d.step)
         else:
             trial.suggest_categorical(name, d.choices)
+    return space.validate({n: trial.params[n] for n in space.names})
 
 
 def _wait_for_proposals(study, storage, number: int, timeout: float = 30.0) -> list:
@@ -643,7 +646,6 @@ def _run_worker(objective, tuner, storage, study_name, n_trials, time_budget, bu
     sampler = _ProposalSampler()
     study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
     space = tuner.space
-    dists = space.to_optuna()
     t_start = time.monotonic()
     me = _worker_id()
     while True:
@@ -669,7 +671,7 @@ def _run_worker(objective, tuner, storage, study_name, n_trials, time_budget, bu
         config = space.validate(config)
         trial.set_user_attr("epochs", epochs)
         sampler.proposals[trial.number] = config
-        _set_params(trial, dists)
+        suggest_config(trial, space)
         sampler.proposals.pop(trial.number)
         trial.set_user_attr("proposed", True)   # all parameters are written: later trials may read them
         try:
@@ -701,7 +703,7 @@ def _spawned_worker(args):
     torch.set_num_threads(1)
     _run_worker(*args)
 
-# %% ../nbs/05_tuners.ipynb #aa5717b6
+# %% ../nbs/05_tuners.ipynb #88158600
 def tune(objective_or_task,                 # a Task, a task name, an Objective, or a function of a config
          tuner: Tuner | None = None,        # default: RandomTuner(SEED_SPACE, random_state=0)
          n_trials: int | None = None,       # stop when this many trials have finished in the study (resumes count)
@@ -773,3 +775,32 @@ def tune(objective_or_task,                 # a Task, a task name, an Objective,
         if bar is not None:
             bar.close()
     return study_result(study, tuner.space, None if storage is None else str(storage))
+
+# %% ../nbs/05_tuners.ipynb #fb2e75e0
+class TunerSampler(optuna.samplers.BaseSampler):
+    "A kit tuner as an Optuna sampler (the history is rebuilt from the study's earlier trials)."
+
+    def __init__(self, tuner: Tuner,            # the kit tuner that proposes
+                 seed: int | None = None):      # seeds the random fallback for parameters outside its space
+        self.tuner = tuner
+        self.seed = seed
+        self._random = optuna.samplers.RandomSampler(seed=seed)
+
+    def reseed_rng(self) -> None:
+        self._random.reseed_rng()
+
+    def infer_relative_search_space(self, study, trial):
+        return self.tuner.space.to_optuna()
+
+    def sample_relative(self, study, trial, search_space):
+        if not search_space:
+            return {}
+        earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+        try:
+            config = self.tuner.ask(history_of(earlier, self.tuner.space))
+        except SpaceExhausted:
+            return {}
+        return {k: v for k, v in config.items() if k in search_space}
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._random.sample_independent(study, trial, param_name, param_distribution)

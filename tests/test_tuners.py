@@ -233,3 +233,15 @@ def test_space_is_exhausted_cleanly():
     res = tune(score, RandomTuner(tiny, 0), n_trials=10)
     assert len(res.trials) == 4
     assert GridTuner(tiny).ask([Observation(c, 0.5) for c in tiny.grid()[:3]]) == tiny.grid()[3]
+
+
+@pytest.mark.parametrize("name", [n for n in TUNER_FACTORIES if n != "HyperbandTuner"])
+def test_tuner_sampler_in_optunas_own_loop(name, tmp_path):
+    from metahpo_kit.tuners import TunerSampler, suggest_config
+    storage = make_storage(str(tmp_path / "s.log"))
+    study = optuna.create_study(direction="maximize", storage=storage,
+                                sampler=TunerSampler(TUNER_FACTORIES[name](SEED_SPACE, 2), seed=0))
+    study.optimize(lambda trial: score(suggest_config(trial, SEED_SPACE)), n_trials=8)
+    configs = [SEED_SPACE.validate(t.params) for t in study.trials]
+    assert len({config_key(c) for c in configs}) == 8
+    assert configs == _configs(tune(score, TUNER_FACTORIES[name](SEED_SPACE, 2), n_trials=8))

@@ -1,0 +1,64 @@
+"The `metahpo` command: tasks, and a tuning study that resumes after Ctrl-C."
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+METAHPO = [sys.executable, "-m", "metahpo_kit.cli"]
+
+
+def _finished(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as con:
+            return con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_tasks_command_lists_and_loads_embedded(tmp_path):
+    out = subprocess.run(METAHPO + ["tasks"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "mnist_5k" in out.stdout and "cifar10" in out.stdout
+    out = subprocess.run(METAHPO + ["tasks", "--embedded"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert all(n in out.stdout for n in ("digits", "breast_cancer", "wine", "mnist_5k", "landmark_logreg"))
+
+
+def test_bad_input_exits_with_a_message():
+    out = subprocess.run(METAHPO + ["tasks", "--load", "cifar100"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "unknown task 'cifar100'" in out.stderr
+    out = subprocess.run(METAHPO + ["tune", "--task", "wine", "--trials", "0"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and "n_trials=0 must be a whole number > 0" in out.stderr
+
+
+def test_tune_titanic_resumes_after_ctrl_c(tmp_path, data_dir):
+    db = tmp_path / "studies.db"
+    cmd = METAHPO + ["tune", "--task", "titanic", "--tuner", "random", "--trials", "10", "--epochs", "3",
+                     "--storage", f"sqlite:///{db}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while _finished(db) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stderr.read()[-2000:]
+    proc.send_signal(signal.SIGINT)                       # what Ctrl-C sends
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "run the same command again to resume" in err
+    before = _finished(db)
+    assert 3 <= before < 10
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "best config:" in again.stdout and "test accuracy" in again.stdout
+    assert _finished(db) == 10
+    with sqlite3.connect(db) as con:
+        rows = con.execute("select t.number, group_concat(p.param_name || '=' || p.param_value, ',') "
+                           "from trials t join trial_params p on p.trial_id = t.trial_id "
+                           "where t.state = 'COMPLETE' group by t.trial_id").fetchall()
+    assert len({r[1] for r in rows}) == 10                 # no config ran twice
