@@ -9,7 +9,7 @@ __all__ = ['DEFAULT_BUDGETS', 'OPTIMIZERS', 'TRAIN_DEFAULTS', 'PACKABLE', 'Budge
            'optimizer_class', 'optimizer_kwargs', 'check_config', 'resolve_device', 'epoch_order', 'evaluate', 'fit',
            'stack_mlps', 'unstack_mlp', 'packed_forward', 'PackedOptimizer', 'fit_many']
 
-# %% ../nbs/04_train.ipynb #9b99eb57
+# %% ../nbs/04_train.ipynb #0d97b36a
 import inspect
 import math
 import os
@@ -32,7 +32,7 @@ from .profiler import ResourceProfiler
 from .tasks import Task
 from .tasks import load_task
 
-# %% ../nbs/04_train.ipynb #fa070cf2
+# %% ../nbs/04_train.ipynb #c8e14c3a
 @dataclass(frozen=True)
 class Budget:
     "How long a trial may train: epochs, optimizer steps, seconds (any combination; the first reached stops it)."
@@ -75,7 +75,7 @@ def resolve_budget(budget: "Budget | dict | int | None",  # a Budget, a dict of 
         raise ValueError(f"budget={budget!r} must be a Budget, a dict of epochs/steps/seconds, a number of epochs or None")
     return DEFAULT_BUDGETS[task.modality] if budget.is_empty else budget
 
-# %% ../nbs/04_train.ipynb #b69fc9e3
+# %% ../nbs/04_train.ipynb #ad8e59a8
 @dataclass
 class TrialResult:
     "The outcome of training one config on one task: status, curves, scores and cost."
@@ -120,7 +120,7 @@ class TrialResult:
         return (f"TrialResult({self.status}, {self.task}, {self.arch}, {score}, epochs={self.epochs:g}, "
                 f"steps={self.steps}, wall_s={self.wall_s:.2f})")
 
-# %% ../nbs/04_train.ipynb #38b9c966
+# %% ../nbs/04_train.ipynb #c76c9b97
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
 TRAIN_DEFAULTS = {"lr": 1e-3, "batch_size": 32, "optimizer": "adam"}
 _ARCH_KEYS = {"arch", "layers", "units", "dropout", "width", "embed_dim", "model", "max_length", "finetune"}
@@ -177,7 +177,7 @@ def check_config(task: Task,    # the task
     cfg["_arch"] = arch_of(task, cfg)
     return cfg
 
-# %% ../nbs/04_train.ipynb #49f788e1
+# %% ../nbs/04_train.ipynb #c5a9f49e
 def resolve_device(device=None) -> torch.device:
     "`device`, or CUDA when available, else the CPU (whose thread count is then fixed)."
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -200,7 +200,7 @@ def epoch_order(n: int,                  # training set size
     torch.randperm(n, generator=gen)                            # RandomSampler's draw at the end of each pass
     return perm
 
-# %% ../nbs/04_train.ipynb #ce270d4c
+# %% ../nbs/04_train.ipynb #9c56847c
 @dataclass
 class _Inputs:
     X: dict                 # split -> model inputs
@@ -230,7 +230,7 @@ def _inputs(task: Task, cfg: dict, dev: torch.device) -> _Inputs:
         return _Inputs(X, task.y, lambda: build_model(task, cfg), True, n_in, 4096)
     return _Inputs(X, task.y, lambda: build_model(task, cfg), False, 0, 256)
 
-# %% ../nbs/04_train.ipynb #3e108c65
+# %% ../nbs/04_train.ipynb #7deb216c
 def _autocast(dev: torch.device):
     if dev.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -262,16 +262,15 @@ def _macro_f1(y: torch.Tensor, pred: torch.Tensor, n_classes: int) -> float:
     return float(f1_score(y.cpu().numpy(), pred.cpu().numpy(), average="macro", labels=list(range(n_classes)),
                           zero_division=0))
 
-# %% ../nbs/04_train.ipynb #60e80642
+# %% ../nbs/04_train.ipynb #128239bc
 def _finish(res: TrialResult, model: nn.Module, inp: _Inputs, dev: torch.device, n_classes: int):
-    "Final validation and test scores (or a failure when the validation loss itself is not finite)."
-    v = evaluate(model, inp.X["valid"], inp.y["valid"], inp.eval_batch, dev)
-    if not math.isfinite(v["loss"]):
+    "Final scores: validation from the last epoch's evaluation (of the final weights), test evaluated here."
+    if not math.isfinite(res.val_loss[-1]):
         res.status = "failed"
-        res.reason = f"diverged: validation loss {v['loss']} after epoch {res.epochs:g}"
+        res.reason = f"diverged: validation loss {res.val_loss[-1]} after epoch {res.epochs:g}"
         return
     t = evaluate(model, inp.X["test"], inp.y["test"], inp.eval_batch, dev)
-    res.val_accuracy = v["accuracy"]
+    res.val_accuracy = res.val_acc[-1]
     res.test_accuracy = t["accuracy"]
     res.test_f1 = _macro_f1(inp.y["test"], t["pred"], n_classes)
 
@@ -361,7 +360,7 @@ def fit(task: Task,                          # the task to train on
     res.samples_per_s = res.profile["samples_per_s"]
     return res
 
-# %% ../nbs/04_train.ipynb #a62332f3
+# %% ../nbs/04_train.ipynb #c38f502b
 def stack_mlps(members: list,   # K `MLP`s of one shape
               ) -> dict:
     "The members' parameters stacked for packed training: weights (K, in, out), biases (K, 1, out)."
@@ -399,11 +398,11 @@ def packed_forward(params: dict,        # as `stack_mlps` returns
         b = params[f"hidden.{i}.bias"]
         h = torch.relu(torch.matmul(h, w) + b) if h.dim() == 2 else torch.relu(torch.baddbmm(b, h, w))
         if keep is not None:
-            mask = torch.rand(h.shape, generator=gen, device=h.device) < keep
-            h = h * mask / keep
+            mask = (torch.rand(h.shape, generator=gen, device=h.device) < keep).to(h.dtype)
+            h = h * (mask / keep)
     return torch.baddbmm(params["out.bias"], h, params["out.weight"])
 
-# %% ../nbs/04_train.ipynb #e2af6ba0
+# %% ../nbs/04_train.ipynb #ea14094c
 PACKABLE = {   # optimizer -> its hyperparameters (besides lr) the packed trainer handles, with torch's defaults
     "adam": {"weight_decay": 0.0, "betas": (0.9, 0.999), "eps": 1e-8},
     "sgd": {"momentum": 0.0, "weight_decay": 0.0, "dampening": 0.0, "nesterov": False},
@@ -514,7 +513,7 @@ class PackedOptimizer:
                         buf.mul_(mom).add_(G / avg)
                         P.sub_(lr * torch.where(torch.as_tensor(mom != 0), buf, G / avg))
 
-# %% ../nbs/04_train.ipynb #a51f86c9
+# %% ../nbs/04_train.ipynb #bc117785
 def _pack_key(cfg: dict, inp_features: int):
     a = cfg["_arch"]
     return (a["arch"], a.get("model"), a.get("max_length"), a["layers"], a["units"], cfg["batch_size"], inp_features)
