@@ -14,8 +14,14 @@ What it measures (every figure comes from this one run):
 3. the profiler's overhead: its own cost per block, and a 1-second trial with and without it;
 4. one ResNet-18 trial on the shared CIFAR-10 subset (time budget): throughput and peak RSS.
 """
-import argparse
 import os
+
+# On a CPU shared with other processes, OpenMP threads that spin while they wait make every torch op crawl (we
+# measured a 1-epoch CNN trial at 1.3 s alone and 26 s beside another busy process, with 2 threads each). Threads
+# that sleep instead keep the comparison meaningful; this must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
 import platform
 import statistics
 import sys
@@ -256,7 +262,8 @@ def main():
     L(f"Machine: {platform.processor() or platform.machine()}, {_cpu_model()}, {psutil.cpu_count()} logical CPUs "
       f"({psutil.cpu_count(logical=False)} physical), {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU used; "
       f"Python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
-      f"denormals flushed (the kit's CPU settings, applied to every loop here). "
+      f"denormals flushed (the kit's CPU settings, applied to every loop here), "
+      f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}. "
       f"Load average at start {load_start[0]:.2f} and end {load_end[0]:.2f}: the CPU was shared with other work, "
       f"so absolute seconds are noisy; the loops compared ran interleaved (config by config, group by group) in this "
       f"one process.")

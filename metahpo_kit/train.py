@@ -9,7 +9,9 @@ __all__ = ['DEFAULT_BUDGETS', 'OPTIMIZERS', 'TRAIN_DEFAULTS', 'PACKABLE', 'Budge
            'optimizer_class', 'optimizer_kwargs', 'check_config', 'resolve_device', 'epoch_order', 'evaluate', 'fit',
            'stack_mlps', 'unstack_mlp', 'packed_forward', 'PackedOptimizer', 'fit_many']
 
-# %% ../nbs/04_train.ipynb #0d97b36a
+# %% ../nbs/04_train.ipynb #3105e9ee
+import contextlib
+import functools
 import inspect
 import math
 import os
@@ -32,7 +34,7 @@ from .profiler import ResourceProfiler
 from .tasks import Task
 from .tasks import load_task
 
-# %% ../nbs/04_train.ipynb #c8e14c3a
+# %% ../nbs/04_train.ipynb #82f884fe
 @dataclass(frozen=True)
 class Budget:
     "How long a trial may train: epochs, optimizer steps, seconds (any combination; the first reached stops it)."
@@ -75,7 +77,7 @@ def resolve_budget(budget: "Budget | dict | int | None",  # a Budget, a dict of 
         raise ValueError(f"budget={budget!r} must be a Budget, a dict of epochs/steps/seconds, a number of epochs or None")
     return DEFAULT_BUDGETS[task.modality] if budget.is_empty else budget
 
-# %% ../nbs/04_train.ipynb #ad8e59a8
+# %% ../nbs/04_train.ipynb #c2b3cd8f
 @dataclass
 class TrialResult:
     "The outcome of training one config on one task: status, curves, scores and cost."
@@ -120,12 +122,13 @@ class TrialResult:
         return (f"TrialResult({self.status}, {self.task}, {self.arch}, {score}, epochs={self.epochs:g}, "
                 f"steps={self.steps}, wall_s={self.wall_s:.2f})")
 
-# %% ../nbs/04_train.ipynb #c76c9b97
+# %% ../nbs/04_train.ipynb #1eae2af5
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
 TRAIN_DEFAULTS = {"lr": 1e-3, "batch_size": 32, "optimizer": "adam"}
 _ARCH_KEYS = {"arch", "layers", "units", "dropout", "width", "embed_dim", "model", "max_length", "finetune"}
 
 
+@functools.lru_cache(maxsize=None)
 def _torch_optimizers() -> dict:
     "Every optimizer class in `torch.optim`, by lower-case name."
     out = {}
@@ -144,8 +147,14 @@ def optimizer_class(name: str) -> type:
     return known[name.lower()]
 
 
-def _optimizer_kwargs(cls: type) -> set:
-    return set(inspect.signature(cls.__init__).parameters) - {"self", "params", "lr"}
+@functools.lru_cache(maxsize=None)
+def _optimizer_kwargs(cls: type) -> frozenset:
+    return frozenset(inspect.signature(cls.__init__).parameters) - {"self", "params", "lr"}
+
+
+@functools.lru_cache(maxsize=None)
+def _every_optimizer_kwarg() -> frozenset:
+    return frozenset().union(*(_optimizer_kwargs(c) for c in _torch_optimizers().values()))
 
 
 def optimizer_kwargs(config: dict, cls: type) -> dict:
@@ -169,7 +178,7 @@ def check_config(task: Task,    # the task
         raise ValueError(f"batch_size={bs!r} must be an integer >= 1")
     cfg["batch_size"] = int(bs)
     cfg["_optimizer_cls"] = optimizer_class(cfg["optimizer"])
-    every_kwarg = set().union(*(_optimizer_kwargs(c) for c in _torch_optimizers().values()))
+    every_kwarg = _every_optimizer_kwarg()
     unknown = sorted(k for k in cfg if k not in _ARCH_KEYS | set(TRAIN_DEFAULTS) | every_kwarg | {"_optimizer_cls"})
     if unknown:
         raise ValueError(f"config key(s) {unknown} are read by nothing: not the model ({sorted(_ARCH_KEYS)}), "
@@ -177,14 +186,19 @@ def check_config(task: Task,    # the task
     cfg["_arch"] = arch_of(task, cfg)
     return cfg
 
-# %% ../nbs/04_train.ipynb #c5a9f49e
+# %% ../nbs/04_train.ipynb #4979123c
+@functools.lru_cache(maxsize=None)
+def _physical_cores() -> int:
+    return psutil.cpu_count(logical=False) or 1
+
+
 def resolve_device(device=None) -> torch.device:
     "`device`, or CUDA when available, else the CPU (whose thread count is then fixed)."
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for CUDA, but torch.cuda.is_available() is False")
     if dev.type == "cpu":
-        n = int(os.environ.get("METAHPO_THREADS", 0)) or psutil.cpu_count(logical=False) or 1
+        n = int(os.environ.get("METAHPO_THREADS", 0)) or _physical_cores()
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
         torch.set_flush_denormal(True)   # tiny Adam/RMSprop moments would otherwise crawl through denormal arithmetic
@@ -200,7 +214,7 @@ def epoch_order(n: int,                  # training set size
     torch.randperm(n, generator=gen)                            # RandomSampler's draw at the end of each pass
     return perm
 
-# %% ../nbs/04_train.ipynb #9c56847c
+# %% ../nbs/04_train.ipynb #0f8062f5
 @dataclass
 class _Inputs:
     X: dict                 # split -> model inputs
@@ -230,11 +244,12 @@ def _inputs(task: Task, cfg: dict, dev: torch.device) -> _Inputs:
         return _Inputs(X, task.y, lambda: build_model(task, cfg), True, n_in, 4096)
     return _Inputs(X, task.y, lambda: build_model(task, cfg), False, 0, 256)
 
-# %% ../nbs/04_train.ipynb #7deb216c
+# %% ../nbs/04_train.ipynb #b72c4bb7
 def _autocast(dev: torch.device):
+    "bfloat16 autocast on CUDA; nothing on the CPU."
     if dev.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+    return contextlib.nullcontext()
 
 
 @torch.no_grad()
@@ -262,7 +277,7 @@ def _macro_f1(y: torch.Tensor, pred: torch.Tensor, n_classes: int) -> float:
     return float(f1_score(y.cpu().numpy(), pred.cpu().numpy(), average="macro", labels=list(range(n_classes)),
                           zero_division=0))
 
-# %% ../nbs/04_train.ipynb #128239bc
+# %% ../nbs/04_train.ipynb #0cc24e32
 def _finish(res: TrialResult, model: nn.Module, inp: _Inputs, dev: torch.device, n_classes: int):
     "Final scores: validation from the last epoch's evaluation (of the final weights), test evaluated here."
     if not math.isfinite(res.val_loss[-1]):
@@ -360,7 +375,7 @@ def fit(task: Task,                          # the task to train on
     res.samples_per_s = res.profile["samples_per_s"]
     return res
 
-# %% ../nbs/04_train.ipynb #c38f502b
+# %% ../nbs/04_train.ipynb #357175b9
 def stack_mlps(members: list,   # K `MLP`s of one shape
               ) -> dict:
     "The members' parameters stacked for packed training: weights (K, in, out), biases (K, 1, out)."
@@ -402,7 +417,7 @@ def packed_forward(params: dict,        # as `stack_mlps` returns
             h = h * (mask / keep)
     return torch.baddbmm(params["out.bias"], h, params["out.weight"])
 
-# %% ../nbs/04_train.ipynb #ea14094c
+# %% ../nbs/04_train.ipynb #c4d5fba8
 PACKABLE = {   # optimizer -> its hyperparameters (besides lr) the packed trainer handles, with torch's defaults
     "adam": {"weight_decay": 0.0, "betas": (0.9, 0.999), "eps": 1e-8},
     "sgd": {"momentum": 0.0, "weight_decay": 0.0, "dampening": 0.0, "nesterov": False},
@@ -513,7 +528,7 @@ class PackedOptimizer:
                         buf.mul_(mom).add_(G / avg)
                         P.sub_(lr * torch.where(torch.as_tensor(mom != 0), buf, G / avg))
 
-# %% ../nbs/04_train.ipynb #bc117785
+# %% ../nbs/04_train.ipynb #1b03ff57
 def _pack_key(cfg: dict, inp_features: int):
     a = cfg["_arch"]
     return (a["arch"], a.get("model"), a.get("max_length"), a["layers"], a["units"], cfg["batch_size"], inp_features)
