@@ -1,0 +1,82 @@
+"Tests for the transfer baselines: portfolio and similarity rule (synthetic meta-data, seconds)."
+import numpy as np
+import pytest
+
+from metahpo_kit.metadata import MetaDataset
+from metahpo_kit.space import Float, Int, SearchSpace, SEED_SPACE
+from metahpo_kit.transfer import (PortfolioTuner, SimilarityTuner, greedy_portfolio, normalised_tasks,
+                                  pair_agreement, synthetic_metadataset)
+from metahpo_kit.tuners import Observation, config_key, tune
+from metahpo_kit.metadata import TabularObjective
+
+
+@pytest.fixture(scope="module")
+def syn():
+    return synthetic_metadataset(6, seed=1)
+
+
+def test_greedy_portfolio_is_optimal_on_a_small_case():
+    S = np.array([[1.0, 0.0, 0.9], [0.0, 1.0, 0.9]])
+    # alone, config 2 is best on average; then 0 or 1 covers the rest
+    assert greedy_portfolio(S, 2)[0] == 2
+    assert greedy_portfolio(S, 3) == [2, 0, 1]
+
+
+def test_portfolio_never_repeats_and_runs_in_tune(syn):
+    tuner = PortfolioTuner(size=5, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    res = tune(TabularObjective(syn, "synth0"), tuner, n_trials=8)
+    keys = [config_key({n: r[f"config.{n}"] for n in SEED_SPACE.names}) for r in res.trials.to_dict("records")]
+    assert len(set(keys)) == 8
+    assert keys[:5] == [config_key(c) for c in tuner.portfolio_]
+
+
+def test_similarity_weights_follow_agreement(syn):
+    tuner = SimilarityTuner(sharpness=20).fit(syn, exclude_tasks=["synth0"])
+    X, y, mf, keys = normalised_tasks(syn)["synth0"]
+    # observe the held-out task at 12 configs: the training task with the nearest shift should weigh most
+    idx = np.random.default_rng(0).choice(len(keys), 12, replace=False)
+    hist = [Observation(SEED_SPACE.decode(X[i]), float(y[i])) for i in idx]
+    w = tuner.weights(hist)
+    shifts = {t: normalised_tasks(syn)[t][2][0] for t in tuner.tasks_}
+    nearest = min(shifts, key=lambda t: abs(shifts[t] - mf[0]))
+    farthest = max(shifts, key=lambda t: abs(shifts[t] - mf[0]))
+    assert w[tuner.tasks_.index(nearest)] > w[tuner.tasks_.index(farthest)]
+    assert abs(w.sum() - 1) < 1e-9
+    assert config_key(tuner.ask(hist)) not in {config_key(o.config) for o in hist}
+
+
+def test_pair_agreement():
+    assert pair_agreement(np.array([1.0, 2.0]), np.array([5.0, 5.0])) == 0.5
+    assert pair_agreement(np.array([1.0]), np.array([5.0])) == 0.5
+
+
+def test_bad_input(syn):
+    with pytest.raises(ValueError, match="at least two tasks"):
+        SimilarityTuner().fit(syn.filter(tasks=["synth1"]))
+    other = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Int("layers", 1, 4)))
+    with pytest.raises(ValueError, match="another search space"):
+        PortfolioTuner(other).fit(syn)
+    with pytest.raises(ValueError, match="not fitted"):
+        PortfolioTuner().ask([])
+    with pytest.raises(ValueError, match="needs a MetaDataset"):
+        SimilarityTuner().fit("not a metadataset")
+
+
+def test_continuous_space_from_frame():
+    import pandas as pd
+    space = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.1)))
+    rng = np.random.default_rng(0)
+    rows = []
+    for t in range(4):
+        for c in space.sample(30, seed=t):
+            rows.append({"task": f"t{t}", **c, "score": -abs(np.log10(c["lr"]) + 2) + rng.normal(0, 0.01)})
+    md = MetaDataset.from_frame(pd.DataFrame(rows), space=space)
+    sim = SimilarityTuner(space).fit(md, exclude_tasks=["t0"])
+    hist = []
+    for _ in range(5):
+        c = sim.ask(hist)
+        space.validate(c)
+        hist.append(Observation(c, -abs(np.log10(c["lr"]) + 2)))
+    assert max(o.score for o in hist) > -0.5
+    port = PortfolioTuner(space, size=3, random_state=0).fit(md)
+    assert len(port.portfolio_) == 3
