@@ -6,9 +6,10 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/metadata.html.md"""
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'CURVES', 'SCORES', 'REQUIRED', 'SHIPPED', 'row_from_result', 'MetaDataset', 'infer_space',
-           'parse_task_id', 'build_metadataset', 'load_shipped', 'TabularObjective', 'random_search_expected_best']
+           'parse_task_id', 'distinct_sample', 'build_metadataset', 'load_shipped', 'TabularObjective',
+           'random_search_expected_best', 'task_report']
 
-# %% ../nbs/06_metadata.ipynb #9d9ffa7e
+# %% ../nbs/06_metadata.ipynb #16cfe7c1
 import glob
 import json
 import math
@@ -27,7 +28,7 @@ from .tasks import META_FEATURES, load_task, meta_features
 from .train import Budget, TrialResult, fit_many
 from .tuners import Objective, config_key
 
-# %% ../nbs/06_metadata.ipynb #7889d587
+# %% ../nbs/06_metadata.ipynb #78cf048a
 FORMAT_VERSION = 1
 CURVES = ("val_acc", "val_loss", "train_loss")
 SCORES = ("val_accuracy", "test_accuracy", "test_f1", "cost_s")
@@ -49,7 +50,7 @@ def row_from_result(task_id: str, modality: str, mf: dict, space: SearchSpace, r
                 "reason": result.reason, "kit_version": metahpo_kit.__version__})
     return row
 
-# %% ../nbs/06_metadata.ipynb #09ad45fe
+# %% ../nbs/06_metadata.ipynb #44dc1809
 class MetaDataset:
     "Evaluations of configs on tasks: one row per (task, config, seed), with curves, scores, cost, meta-features."
 
@@ -97,7 +98,7 @@ class MetaDataset:
             raise KeyError(f"no task {task!r} in this meta-dataset; it has {self.tasks[:10]}{'...' if len(self.tasks) > 10 else ''}")
         return {c[len("mf."):]: float(df[c].iloc[0]) for c in self.mf_cols}
 
-# %% ../nbs/06_metadata.ipynb #d175975f
+# %% ../nbs/06_metadata.ipynb #ba8e95d9
 REQUIRED = ("task", "seed", "epochs", "val_accuracy", "status")
 
 
@@ -123,7 +124,7 @@ def _check_rows(self, df: pd.DataFrame) -> pd.DataFrame:
 
 MetaDataset._check_rows = _check_rows
 
-# %% ../nbs/06_metadata.ipynb #bcc27c5b
+# %% ../nbs/06_metadata.ipynb #470625be
 def _table(df: pd.DataFrame, space: SearchSpace) -> pa.Table:
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(table.schema.metadata or {})
@@ -253,7 +254,7 @@ MetaDataset.append = _append
 MetaDataset.merge = _merge
 MetaDataset.filter = _filter
 
-# %% ../nbs/06_metadata.ipynb #a57adfd3
+# %% ../nbs/06_metadata.ipynb #e3f4ed91
 def _at_epoch(curve, epochs: int | None, final):
     "Validation accuracy after `epochs` epochs (the final value when None or beyond the curve)."
     if epochs is None or curve is None or len(curve) == 0:
@@ -288,7 +289,7 @@ def _scores(self, epochs: int | None = None, tasks=None) -> pd.DataFrame:
 
 MetaDataset.scores = _scores
 
-# %% ../nbs/06_metadata.ipynb #3aba73da
+# %% ../nbs/06_metadata.ipynb #91aae2f3
 def _task_arrays(self, epochs: int | None = None) -> dict:
     "`{task: (X (n, d) configs in [0,1]^d, y (n,) mean scores, mf (m,) meta-features)}`."
     table = self.scores(epochs)
@@ -303,7 +304,7 @@ def _task_arrays(self, epochs: int | None = None) -> dict:
 
 MetaDataset.task_arrays = _task_arrays
 
-# %% ../nbs/06_metadata.ipynb #ed225802
+# %% ../nbs/06_metadata.ipynb #80ed8b5e
 def infer_space(df: pd.DataFrame, cols: list) -> SearchSpace:
     "A search space covering the values of `cols` in `df`."
     params = []
@@ -356,7 +357,7 @@ def _from_frame(cls, df: pd.DataFrame,            # one row an evaluation
 
 MetaDataset.from_frame = classmethod(_from_frame)
 
-# %% ../nbs/06_metadata.ipynb #ab0dea8a
+# %% ../nbs/06_metadata.ipynb #7bd09b4f
 def parse_task_id(task_id: str) -> tuple:
     "(`name`, load_task kwargs, config extras) from `name@key=value,...`."
     name, _, rest = task_id.partition("@")
@@ -381,6 +382,14 @@ def _pack_groups(configs: list) -> list:
     for c in configs:
         groups.setdefault((c.get("layers"), c.get("units"), c.get("batch_size")), []).append(c)
     return list(groups.values())
+
+
+def distinct_sample(space: SearchSpace, n: int, seed: int = 0) -> list:
+    "`n` distinct configs: a seeded permutation of the grid of a finite space (all of it when smaller), else samples."
+    if space.is_finite:
+        grid = space.grid()
+        return [grid[i] for i in np.random.default_rng(seed).permutation(len(grid))[:n]]
+    return space.sample(n, seed=seed)
 
 
 def build_metadataset(tasks: list,                      # task ids (names or variants `name@key=value,...`)
@@ -409,7 +418,7 @@ def build_metadataset(tasks: list,                      # task ids (names or var
         done = {(k["task"], int(k["seed"]), config_key({c[len("config."):]: k[c] for c in ds.config_cols})) for k in keys}
     plan = []
     for task_id in tasks:
-        cfgs = space.grid() if configs == "grid" else space.sample(configs, seed=config_seed)
+        cfgs = space.grid() if configs == "grid" else distinct_sample(space, configs, seed=config_seed)
         for seed in seeds:
             todo = [c for c in cfgs if (task_id, int(seed), config_key(c)) not in done]
             if todo:
@@ -455,7 +464,7 @@ def load_shipped() -> MetaDataset:
         raise FileNotFoundError(f"the shipped meta-dataset {path} is missing from this installation")
     return MetaDataset.load(path)
 
-# %% ../nbs/06_metadata.ipynb #35878c52
+# %% ../nbs/06_metadata.ipynb #591b536e
 class TabularObjective(Objective):
     "An objective that looks up recorded results of one task of a meta-dataset (mean over seeds)."
 
@@ -493,7 +502,7 @@ class TabularObjective(Objective):
         return TrialResult(config=dict(config), status="ok", task=self.task, val_accuracy=float(score),
                            test_accuracy=float(test), epochs=epochs or 0, wall_s=float(cost), seed=seed)
 
-# %% ../nbs/06_metadata.ipynb #18c3348a
+# %% ../nbs/06_metadata.ipynb #5ce2e620
 def random_search_expected_best(scores,            # the task's scores, one per config
                                 k_max: int | None = None,  # up to this many trials (default: all)
                                ) -> np.ndarray:
@@ -511,3 +520,38 @@ def random_search_expected_best(scores,            # the task's scores, one per 
             (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1))
         out[k - 1] = float(np.sum(np.exp(logp) * s))
     return out
+
+# %% ../nbs/06_metadata.ipynb #cb4b634e
+def task_report(md: MetaDataset,        # the meta-dataset
+                epochs: int | None = None,  # the budget to read the scores at (None: the recorded final epoch)
+                defaults: dict | None = None,  # name -> config of the manual defaults to rank
+               ) -> pd.DataFrame:
+    "One row per task: size, best/default/median scores, seed noise, share near the best, and a too-flat flag."
+    from metahpo_kit.tuners import SEED_DEFAULT, SENSIBLE_DEFAULT
+    defaults = defaults if defaults is not None else {"seed_default": SEED_DEFAULT, "sensible_default": SENSIBLE_DEFAULT}
+    table = md.scores(epochs)
+    names = md.space.names
+    rows = []
+    for task, g in table.groupby("task", sort=False):
+        g = g.sort_values("score", ascending=False).reset_index(drop=True)
+        best = g.iloc[0]
+        raw = md.frame[md.frame["task"] == task]
+        row = {"task": task, "modality": raw["modality"].iloc[0], "rows": len(raw), "configs": len(g),
+               "seeds": int(raw["seed"].nunique()), "epochs": epochs or int(raw["epochs"].max()),
+               "best_val": float(best["score"]), "best_test": float(best["test"]),
+               "median_val": float(g["score"].median()), "worst_val": float(g["score"].min())}
+        keys = [config_key({n: r[f"config.{n}"] for n in names}) for r in g.to_dict("records")]
+        for label, cfg in defaults.items():
+            try:
+                i = keys.index(config_key(md.space.validate(cfg)))
+            except (ValueError, KeyError):
+                row[f"{label}_val"], row[f"{label}_rank"] = np.nan, np.nan
+                continue
+            row[f"{label}_val"] = float(g["score"].iloc[i])
+            row[f"{label}_rank"] = int((g["score"] > g["score"].iloc[i]).sum() + 1)
+        row["noise"] = float(g["score_sd"].head(10).mean())
+        row["share_within_1pt"] = float((g["score"] >= best["score"] - 0.01).mean())
+        row["too_flat"] = bool(row["best_val"] - row["median_val"] < 2 * row["noise"] or row["share_within_1pt"] > 0.5)
+        row["cost_s"] = float(raw["cost_s"].sum()) if "cost_s" in raw else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)

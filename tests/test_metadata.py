@@ -1,0 +1,168 @@
+"""Meta-dataset: bad files and rows are refused without touching what is stored, a killed build resumes without
+duplicates, a rebuilt slice matches the shipped numbers, and tuners run on recorded tasks."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from metahpo_kit.metadata import (MetaDataset, TabularObjective, build_metadataset, load_shipped,
+                                  random_search_expected_best, task_report)
+from metahpo_kit.space import SEED_SPACE, Float, SearchSpace
+from metahpo_kit.tuners import HyperbandTuner, RandomTuner, TPETuner, config_key, tune
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    out = tmp_path_factory.mktemp("md") / "small"
+    return build_metadataset(["wine"], configs=6, epochs=2, seeds=(0,), out=str(out), progress=False)
+
+
+def test_truncated_file_is_refused_and_left_alone(small, tmp_path):
+    f = tmp_path / "md.parquet"
+    small.save(f)
+    data = f.read_bytes()
+    f.write_bytes(data[: len(data) // 2])
+    before = f.read_bytes()
+    with pytest.raises(ValueError, match="is not a readable Parquet file.*may be truncated"):
+        MetaDataset.load(f)
+    assert f.read_bytes() == before
+
+
+def test_file_of_another_format_version(small, tmp_path):
+    f = tmp_path / "old.parquet"
+    small.save(f)
+    table = pq.read_table(f)
+    meta = dict(table.schema.metadata)
+    info = json.loads(meta[b"metahpo_kit"])
+    info.update(format=99, kit_version="9.9.9")
+    meta[b"metahpo_kit"] = json.dumps(info).encode()
+    pq.write_table(table.replace_schema_metadata(meta), f)
+    with pytest.raises(ValueError, match="format 99 \\(kit 9.9.9\\).*reads format 1"):
+        MetaDataset.load(f)
+
+
+def test_file_of_another_space_names_the_difference(small, tmp_path):
+    f = tmp_path / "md.parquet"
+    small.save(f)
+    other = SearchSpace(tuple(p if p.name != "lr" else Float("lr", 1e-4, 1.0, log=True) for p in SEED_SPACE.params))
+    with pytest.raises(ValueError, match="another search space: lr:"):
+        MetaDataset.load(f, other)
+    with pytest.raises(ValueError, match="not written by metahpo_kit"):
+        pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "foreign.parquet")
+        MetaDataset.load(tmp_path / "foreign.parquet")
+
+
+def test_building_into_a_folder_of_another_space_overwrites_nothing(small, tmp_path):
+    folder = tmp_path / "md"
+    folder.mkdir()
+    small.save(folder / "part-0.parquet")
+    before = sorted((p.name, p.read_bytes()) for p in folder.iterdir())
+    other = SearchSpace(tuple(p for p in SEED_SPACE.params if p.name != "dropout"))
+    with pytest.raises(ValueError, match="another search space: dropout"):
+        build_metadataset(["wine"], space=other, configs=2, epochs=1, seeds=(0,), out=str(folder), progress=False)
+    assert sorted((p.name, p.read_bytes()) for p in folder.iterdir()) == before
+
+
+def test_appending_a_row_outside_the_space(small):
+    row = small.frame.iloc[:1].copy()
+    row["config.optimizer"] = "adagrad"
+    with pytest.raises(ValueError, match="row 0 \\(task 'wine'\\): optimizer='adagrad' is not in Categorical"):
+        MetaDataset(SEED_SPACE).append(row)
+    with pytest.raises(ValueError, match="missing column\\(s\\) \\['config.units'\\]"):
+        MetaDataset(SEED_SPACE).append(small.frame.drop(columns=["config.units"]))
+
+
+def test_killed_build_resumes_without_duplicates(tmp_path):
+    out = tmp_path / "md"
+    args = dict(configs=54, epochs=3, seeds=(0, 1), out=str(out), progress=False)
+    code = ("from metahpo_kit.metadata import build_metadataset; "
+            f"build_metadataset(['digits'], configs=54, epochs=3, seeds=(0, 1), out={str(out)!r}, progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE,
+                            env={**os.environ, "METAHPO_THREADS": "1"})
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and len(list(out.glob("*.parquet"))) < 2:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = MetaDataset.load(out)
+    assert 0 < len(partial) < 108
+    full = build_metadataset(["digits"], **args)
+    assert len(full) == 108
+    keys = full.frame[["task", "seed", *full.config_cols]].astype(str).agg("|".join, axis=1)
+    assert keys.is_unique
+    assert len(MetaDataset.load(out)) == 108
+
+
+def test_rebuilt_slice_matches_the_shipped_numbers(tmp_path):
+    shipped = load_shipped()
+    tasks = [t for t in ("wine", "breast_cancer") if t in shipped.tasks]
+    if len(tasks) < 2:
+        pytest.skip("the shipped meta-dataset lacks wine and breast_cancer")
+    configs = SEED_SPACE.sample(6, seed=3)
+    sub = shipped.filter(tasks=tasks, status=None)
+    epochs = int(sub.frame["epochs"].iloc[0])
+    seeds = tuple(sorted(sub.frame["seed"].unique()))
+    keyset = {config_key(c) for c in configs}
+
+    rebuilt = MetaDataset(SEED_SPACE)
+    from metahpo_kit.metadata import row_from_result
+    from metahpo_kit.tasks import load_task, meta_features
+    from metahpo_kit.train import Budget, fit_many
+    for t in tasks:
+        task = load_task(t)
+        for s in seeds:
+            res = fit_many(task, configs, budget=Budget(epochs=epochs), seed=int(s))
+            rebuilt.append([row_from_result(t, task.modality, meta_features(task), SEED_SPACE, r, epochs) for r in res])
+    a = rebuilt.scores().set_index(["task", *rebuilt.config_cols])
+    b = sub.scores()
+    b = b[[config_key({n: r[f"config.{n}"] for n in SEED_SPACE.names}) in keyset for r in b.to_dict("records")]]
+    b = b.set_index(["task", *sub.config_cols])
+    joined = a.join(b, lsuffix="_new", rsuffix="_shipped", how="inner")
+    assert len(joined) == len(tasks) * 6
+    noise = task_report(sub).set_index("task")["noise"]
+    tol = np.array([2 * noise[t] + 0.01 for t in joined.index.get_level_values("task")])
+    diff = np.abs(joined["score_new"] - joined["score_shipped"])
+    assert (diff <= tol).all(), joined[["score_new", "score_shipped"]]
+    print(f"largest difference rebuilt vs shipped: {diff.max():.4f} (tolerance {tol.min():.4f}..{tol.max():.4f})")
+
+
+def test_tuners_run_on_every_shipped_task():
+    shipped = load_shipped()
+    assert len(shipped.tasks) >= 2
+    for task in shipped.tasks:
+        obj = TabularObjective(shipped, task, epochs=2)
+        for tuner in (RandomTuner(SEED_SPACE, 0), TPETuner(SEED_SPACE, 0), HyperbandTuner(SEED_SPACE, 0, max_epochs=9)):
+            res = tune(obj, tuner, n_trials=12)
+            assert (res.trials["status"] == "ok").all()
+            assert res.best["val_accuracy"] <= obj.table(9 if isinstance(tuner, HyperbandTuner) else 2)[
+                config_key(res.best_config)][0] + 1e-12 or isinstance(tuner, HyperbandTuner)
+
+
+def test_exact_random_search_matches_simulation_on_a_shipped_task():
+    shipped = load_shipped()
+    task = shipped.tasks[0]
+    scores = shipped.scores(2, tasks=[task])["score"].to_numpy()
+    exact = random_search_expected_best(scores, 20)
+    sims = []
+    for seed in range(300):
+        res = RandomTuner(SEED_SPACE, seed)
+        hist, best = [], []
+        obj = TabularObjective(shipped, task, epochs=2)
+        from metahpo_kit.tuners import Observation
+        for _ in range(20):
+            c = res.ask(hist)
+            hist.append(Observation(c, obj(c).val_accuracy))
+            best.append(max(o.score for o in hist))
+        sims.append(best)
+    sim = np.mean(sims, axis=0)
+    se = np.std(sims, axis=0) / np.sqrt(len(sims)) + 1e-9
+    assert (np.abs(sim - exact) < 4 * se + 1e-6).all()
