@@ -129,7 +129,9 @@ def test_rebuilt_slice_matches_the_shipped_numbers(tmp_path):
     joined = a.join(b, lsuffix="_new", rsuffix="_shipped", how="inner")
     assert len(joined) == len(tasks) * 6
     noise = task_report(sub).set_index("task")["noise"]
-    tol = np.array([2 * noise[t] + 0.01 for t in joined.index.get_level_values("task")])
+    # two means over the same seeds differ by about one seed deviation of the config: allow three, at least the task's
+    sd = np.maximum(joined["score_sd_shipped"].to_numpy(), [noise[t] for t in joined.index.get_level_values("task")])
+    tol = 3 * sd + 0.005
     diff = np.abs(joined["score_new"] - joined["score_shipped"])
     assert (diff <= tol).all(), joined[["score_new", "score_shipped"]]
     print(f"largest difference rebuilt vs shipped: {diff.max():.4f} (tolerance {tol.min():.4f}..{tol.max():.4f})")
