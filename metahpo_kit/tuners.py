@@ -10,7 +10,7 @@ __all__ = ['SEED_DEFAULT', 'SENSIBLE_DEFAULT', 'TUNERS', 'Observation', 'config_
            'make_tuner', 'Objective', 'TrainerObjective', 'FunctionObjective', 'as_objective', 'make_storage',
            'history_of', 'fail_interrupted', 'StudyResult', 'study_result', 'suggest_config', 'tune', 'TunerSampler']
 
-# %% ../nbs/05_tuners.ipynb #784bf959
+# %% ../nbs/05_tuners.ipynb #5ea1db12
 import json
 import math
 import multiprocessing
@@ -31,7 +31,7 @@ from .space import SEED_SPACE, SearchSpace
 from .tasks import Task, load_task
 from .train import Budget, TrialResult, fit
 
-# %% ../nbs/05_tuners.ipynb #ae528e2f
+# %% ../nbs/05_tuners.ipynb #6a31ecd7
 @dataclass
 class Observation:
     "One trial as a tuner sees it."
@@ -56,7 +56,7 @@ def _seed_for(random_state, *salt) -> int | None:
         return None
     return int(np.random.SeedSequence([int(random_state), *[int(s) for s in salt]]).generate_state(1)[0])
 
-# %% ../nbs/05_tuners.ipynb #aa5e6c25
+# %% ../nbs/05_tuners.ipynb #2ea120ad
 class Tuner:
     """Base class of the kit's tuners.
 
@@ -91,7 +91,7 @@ class Tuner:
     def __repr__(self):
         return f"{type(self).__name__}(random_state={self.random_state})"
 
-# %% ../nbs/05_tuners.ipynb #bf189532
+# %% ../nbs/05_tuners.ipynb #f9fec46a
 _GRID_LIMIT = 200_000
 
 
@@ -117,7 +117,7 @@ def random_untried(space: SearchSpace, history, random_state, salt=0) -> dict:
             return c
     raise SpaceExhausted("no untried config found in 1000 random draws")
 
-# %% ../nbs/05_tuners.ipynb #8b8d626f
+# %% ../nbs/05_tuners.ipynb #a29ef6f2
 SEED_DEFAULT = dict(lr=0.01, batch_size=32, layers=2, units=128, optimizer="sgd", dropout=0.2)
 SENSIBLE_DEFAULT = dict(lr=0.001, batch_size=32, layers=2, units=128, optimizer="adam", dropout=0.2)
 
@@ -173,10 +173,15 @@ class GridTuner(Tuner):
                 return c
         raise SpaceExhausted(f"all {self.space.size} grid configs have been tried")
 
-# %% ../nbs/05_tuners.ipynb #b8bb870a
+# %% ../nbs/05_tuners.ipynb #3a426676
 def replay(history, space: SearchSpace, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
     "An in-memory study (maximising) holding `history`, driven by `sampler`."
-    study = optuna.create_study(direction="maximize", sampler=sampler)
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)   # a scratch study per ask: no "study created" lines
+    try:
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+    finally:
+        optuna.logging.set_verbosity(level)
     dists = space.to_optuna()
     for o in history:
         state = {"ok": TrialState.COMPLETE, "failed": TrialState.FAIL}.get(o.status, TrialState.RUNNING)
@@ -224,7 +229,7 @@ class TPETuner(OptunaTuner):
 
     def _sampler(self, seed):
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials, multivariate=True,
-                                          constant_liar=True, warn_independent_sampling=False)
+                                          constant_liar=True)
 
 
 class GPTuner(OptunaTuner):
@@ -241,7 +246,7 @@ class GPTuner(OptunaTuner):
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.n_startup_trials,
                                          warn_independent_sampling=False)
 
-# %% ../nbs/05_tuners.ipynb #919950a7
+# %% ../nbs/05_tuners.ipynb #b894fa62
 class HyperbandTuner(Tuner):
     "Hyperband (successive halving brackets) over the epoch budget."
     name = "hyperband"
@@ -312,7 +317,7 @@ class HyperbandTuner(Tuner):
     def ask(self, history=()):
         return self.propose(history)[0]
 
-# %% ../nbs/05_tuners.ipynb #9eafd6cd
+# %% ../nbs/05_tuners.ipynb #c35f96bc
 TUNERS = {"manual": ManualTuner, "random": RandomTuner, "grid": GridTuner, "tpe": TPETuner, "gp": GPTuner,
           "hyperband": HyperbandTuner}
 
@@ -326,7 +331,7 @@ def make_tuner(name: str,                          # a key of `TUNERS`
         raise ValueError(f"tuner={name!r} is not one of {sorted(TUNERS)}")
     return TUNERS[name](space, random_state=random_state, **kwargs)
 
-# %% ../nbs/05_tuners.ipynb #c1b73cb8
+# %% ../nbs/05_tuners.ipynb #46b4848f
 class Objective:
     "Maps (config, budget, seed) to a `TrialResult`; `name` says what is being tuned (a task's name)."
     name = "objective"
@@ -393,7 +398,7 @@ def as_objective(x) -> Objective:
         return FunctionObjective(x)
     raise ValueError(f"objective_or_task={x!r} must be a Task, a task name, an Objective or a function of a config")
 
-# %% ../nbs/05_tuners.ipynb #029107f4
+# %% ../nbs/05_tuners.ipynb #14a900ee
 _STORAGE_HELP = ("use None (in memory), 'sqlite:///file.db', 'journal:///path/file.log' (or a path ending in .log "
                  "or .journal), or an RDB URL such as 'postgresql://user:password@host:5432/db'")
 
@@ -426,7 +431,7 @@ def make_storage(storage: str | None, heartbeat: int | None = 30):
     except Exception as e:
         raise ConnectionError(f"storage={url!r} could not be opened: {type(e).__name__}: {e}") from e
 
-# %% ../nbs/05_tuners.ipynb #40c52479
+# %% ../nbs/05_tuners.ipynb #0befc513
 _EXCLUDED = ("interrupted", "surplus")
 
 
@@ -495,7 +500,7 @@ def fail_interrupted(study: optuna.Study, storage,
         optuna.storages.fail_stale_trials(study)
     return n
 
-# %% ../nbs/05_tuners.ipynb #939d1796
+# %% ../nbs/05_tuners.ipynb #28264076
 @dataclass
 class StudyResult:
     "What a study found: the trials (one row each), the best config and its scores."
@@ -560,7 +565,7 @@ def study_result(study: optuna.Study, space: SearchSpace, storage_url=None) -> S
         df = pd.DataFrame(columns=["number", "status", "val_accuracy"])
     return StudyResult(study.study_name, space, df.reset_index(drop=True), storage_url, study)
 
-# %% ../nbs/05_tuners.ipynb #262a2547
+# %% ../nbs/05_tuners.ipynb #7e559776
 def _budget_for(budget, epochs, remaining):
     "The trial's budget: the study's, with a multi-fidelity tuner's epochs and the time left."
     if isinstance(budget, (int, float)) and not isinstance(budget, bool):
@@ -703,7 +708,7 @@ def _spawned_worker(args):
     torch.set_num_threads(1)
     _run_worker(*args)
 
-# %% ../nbs/05_tuners.ipynb #88158600
+# %% ../nbs/05_tuners.ipynb #84e81043
 def tune(objective_or_task,                 # a Task, a task name, an Objective, or a function of a config
          tuner: Tuner | None = None,        # default: RandomTuner(SEED_SPACE, random_state=0)
          n_trials: int | None = None,       # stop when this many trials have finished in the study (resumes count)
@@ -776,7 +781,7 @@ def tune(objective_or_task,                 # a Task, a task name, an Objective,
             bar.close()
     return study_result(study, tuner.space, None if storage is None else str(storage))
 
-# %% ../nbs/05_tuners.ipynb #fb2e75e0
+# %% ../nbs/05_tuners.ipynb #26484a61
 class TunerSampler(optuna.samplers.BaseSampler):
     "A kit tuner as an Optuna sampler (the history is rebuilt from the study's earlier trials)."
 
