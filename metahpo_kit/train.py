@@ -9,7 +9,7 @@ __all__ = ['DEFAULT_BUDGETS', 'OPTIMIZERS', 'TRAIN_DEFAULTS', 'PACKABLE', 'Budge
            'optimizer_class', 'optimizer_kwargs', 'check_config', 'resolve_device', 'epoch_order', 'evaluate', 'fit',
            'stack_mlps', 'unstack_mlp', 'packed_forward', 'PackedOptimizer', 'fit_many']
 
-# %% ../nbs/04_train.ipynb #3105e9ee
+# %% ../nbs/04_train.ipynb #2c5513f9
 import contextlib
 import functools
 import inspect
@@ -34,7 +34,7 @@ from .profiler import ResourceProfiler
 from .tasks import Task
 from .tasks import load_task
 
-# %% ../nbs/04_train.ipynb #82f884fe
+# %% ../nbs/04_train.ipynb #ef0ce02d
 @dataclass(frozen=True)
 class Budget:
     "How long a trial may train: epochs, optimizer steps, seconds (any combination; the first reached stops it)."
@@ -77,7 +77,7 @@ def resolve_budget(budget: "Budget | dict | int | None",  # a Budget, a dict of 
         raise ValueError(f"budget={budget!r} must be a Budget, a dict of epochs/steps/seconds, a number of epochs or None")
     return DEFAULT_BUDGETS[task.modality] if budget.is_empty else budget
 
-# %% ../nbs/04_train.ipynb #c2b3cd8f
+# %% ../nbs/04_train.ipynb #3427cb42
 @dataclass
 class TrialResult:
     "The outcome of training one config on one task: status, curves, scores and cost."
@@ -122,7 +122,7 @@ class TrialResult:
         return (f"TrialResult({self.status}, {self.task}, {self.arch}, {score}, epochs={self.epochs:g}, "
                 f"steps={self.steps}, wall_s={self.wall_s:.2f})")
 
-# %% ../nbs/04_train.ipynb #1eae2af5
+# %% ../nbs/04_train.ipynb #f961e9ea
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
 TRAIN_DEFAULTS = {"lr": 1e-3, "batch_size": 32, "optimizer": "adam"}
 _ARCH_KEYS = {"arch", "layers", "units", "dropout", "width", "embed_dim", "model", "max_length", "finetune"}
@@ -186,7 +186,7 @@ def check_config(task: Task,    # the task
     cfg["_arch"] = arch_of(task, cfg)
     return cfg
 
-# %% ../nbs/04_train.ipynb #4979123c
+# %% ../nbs/04_train.ipynb #18cad057
 @functools.lru_cache(maxsize=None)
 def _physical_cores() -> int:
     return psutil.cpu_count(logical=False) or 1
@@ -214,7 +214,7 @@ def epoch_order(n: int,                  # training set size
     torch.randperm(n, generator=gen)                            # RandomSampler's draw at the end of each pass
     return perm
 
-# %% ../nbs/04_train.ipynb #0f8062f5
+# %% ../nbs/04_train.ipynb #95a05497
 @dataclass
 class _Inputs:
     X: dict                 # split -> model inputs
@@ -244,7 +244,7 @@ def _inputs(task: Task, cfg: dict, dev: torch.device) -> _Inputs:
         return _Inputs(X, task.y, lambda: build_model(task, cfg), True, n_in, 4096)
     return _Inputs(X, task.y, lambda: build_model(task, cfg), False, 0, 256)
 
-# %% ../nbs/04_train.ipynb #b72c4bb7
+# %% ../nbs/04_train.ipynb #dcdf2ed4
 def _autocast(dev: torch.device):
     "bfloat16 autocast on CUDA; nothing on the CPU."
     if dev.type == "cuda":
@@ -277,7 +277,7 @@ def _macro_f1(y: torch.Tensor, pred: torch.Tensor, n_classes: int) -> float:
     return float(f1_score(y.cpu().numpy(), pred.cpu().numpy(), average="macro", labels=list(range(n_classes)),
                           zero_division=0))
 
-# %% ../nbs/04_train.ipynb #0cc24e32
+# %% ../nbs/04_train.ipynb #297341fe
 def _finish(res: TrialResult, model: nn.Module, inp: _Inputs, dev: torch.device, n_classes: int):
     "Final scores: validation from the last epoch's evaluation (of the final weights), test evaluated here."
     if not math.isfinite(res.val_loss[-1]):
@@ -375,7 +375,7 @@ def fit(task: Task,                          # the task to train on
     res.samples_per_s = res.profile["samples_per_s"]
     return res
 
-# %% ../nbs/04_train.ipynb #357175b9
+# %% ../nbs/04_train.ipynb #6cc5a2dc
 def stack_mlps(members: list,   # K `MLP`s of one shape
               ) -> dict:
     "The members' parameters stacked for packed training: weights (K, in, out), biases (K, 1, out)."
@@ -417,7 +417,7 @@ def packed_forward(params: dict,        # as `stack_mlps` returns
             h = h * (mask / keep)
     return torch.baddbmm(params["out.bias"], h, params["out.weight"])
 
-# %% ../nbs/04_train.ipynb #c4d5fba8
+# %% ../nbs/04_train.ipynb #705cb6f6
 PACKABLE = {   # optimizer -> its hyperparameters (besides lr) the packed trainer handles, with torch's defaults
     "adam": {"weight_decay": 0.0, "betas": (0.9, 0.999), "eps": 1e-8},
     "sgd": {"momentum": 0.0, "weight_decay": 0.0, "dampening": 0.0, "nesterov": False},
@@ -528,7 +528,7 @@ class PackedOptimizer:
                         buf.mul_(mom).add_(G / avg)
                         P.sub_(lr * torch.where(torch.as_tensor(mom != 0), buf, G / avg))
 
-# %% ../nbs/04_train.ipynb #1b03ff57
+# %% ../nbs/04_train.ipynb #1f2c3899
 def _pack_key(cfg: dict, inp_features: int):
     a = cfg["_arch"]
     return (a["arch"], a.get("model"), a.get("max_length"), a["layers"], a["units"], cfg["batch_size"], inp_features)
@@ -672,13 +672,17 @@ def fit_many(task: Task,                      # the task to train on
         idxs = sorted(idxs, key=lambda i: order[checked[i]["optimizer"].lower()])
         for start in range(0, len(idxs), max_pack):
             chunk = idxs[start:start + max_pack]
-            chunk = sorted(chunk, key=lambda i: order[checked[i]["optimizer"].lower()])
-            with ResourceProfiler(gpu=dev.type == "cuda") as prof:
-                inp = _inputs(task, checked[chunk[0]], dev)
-                inp.X = {s: x.to(dev) for s, x in inp.X.items()}
-                inp.y = {s: v.to(dev) for s, v in inp.y.items()}
-                pack = _train_pack(task, [checked[i] for i in chunk], [seeds[i] for i in chunk], inp, budget, dev)
-                prof.samples = sum(int(r.epochs * len(inp.y["train"])) for r in pack)
+            try:
+                with ResourceProfiler(gpu=dev.type == "cuda") as prof:
+                    inp = _inputs(task, checked[chunk[0]], dev)
+                    inp.X = {s: x.to(dev) for s, x in inp.X.items()}
+                    inp.y = {s: v.to(dev) for s, v in inp.y.items()}
+                    pack = _train_pack(task, [checked[i] for i in chunk], [seeds[i] for i in chunk], inp, budget, dev)
+                    prof.samples = sum(int(r.epochs * len(inp.y["train"])) for r in pack)
+            except RuntimeError:   # a pack too big for the device's memory, say: its members train alone instead
+                for i in chunk:
+                    results[i] = fit(task, configs[i], budget, seeds[i], dev, callbacks)
+                continue
             profile = {**prof.to_dict(), "pack_size": len(chunk)}
             for i, r in zip(chunk, pack):
                 r.profile = profile

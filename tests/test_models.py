@@ -130,3 +130,11 @@ def test_resnet18_trains_one_step_on_cifar10(data_dir):
     assert r.train_loss[0] > 1.0          # one step from a random start: about log(10)
     assert 0.0 <= r.test_accuracy <= 1.0
     assert r.profile["peak_rss_mb"] > 0
+
+
+def test_transformer_fine_tunes_when_asked(tiny_text):
+    "The GPU path (fine-tuning the whole encoder), forced on the CPU for one step on a tiny task."
+    r = fit(tiny_text, {"arch": "transformer", "finetune": True, "lr": 1e-4, "batch_size": 4, "layers": 1,
+                        "units": 8, "optimizer": "adamw", "max_length": 16}, Budget(steps=1))
+    assert r.ok, r.reason
+    assert r.steps == 1 and r.arch == "transformer"

@@ -54,10 +54,15 @@ def test_sentiment_gru(data_dir):
 
 def test_sentiment_frozen_minilm_with_mlp_head(data_dir):
     task = load_task("sentiment_sentences", data_dir=str(data_dir), max_train=1000)
-    r = fit(task, {"arch": "transformer", "lr": 1e-3, "batch_size": 32, "layers": 1, "units": 128,
-                   "optimizer": "adam", "dropout": 0.1}, Budget(epochs=10))
+    cfg = {"arch": "transformer", "lr": 1e-3, "batch_size": 32, "layers": 1, "units": 128, "optimizer": "adam",
+           "dropout": 0.1}
+    r = fit(task, cfg, Budget(epochs=10))
     assert r.ok
     assert r.test_accuracy > 0.75, r
+    # the frozen encoder's head is an MLP on cached embeddings: fit_many packs such configs too
+    many = fit_many(task, [cfg, {**cfg, "lr": 3e-3}], Budget(epochs=10))
+    assert all(m.ok and m.profile["pack_size"] == 2 for m in many)
+    assert many[0].test_accuracy > 0.75
 
 
 # ---------------------------------------------------------------- failures are data
