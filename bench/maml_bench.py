@@ -1,0 +1,178 @@
+"""Leave-one-task-out benchmark of the MAML tuner against random search, TPE, the portfolio and the similarity rule.
+
+For each held-out task of the meta-dataset, every method is fitted on the other tasks and simulated on the held-out
+task's recorded scores (a direct `ask(history)` loop: the tabular benchmark). Normalised regret after k trials =
+(best - best_so_far) / (best - worst) on `md.scores(epochs)` of the held-out task. Rows are appended to a CSV as they
+finish (a rerun skips what is done), then a markdown table is written.
+
+    METAHPO_THREADS=1 OMP_NUM_THREADS=1 python bench/maml_bench.py --epochs 1 --seeds 0 1 --out bench/results/maml_e1
+"""
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from metahpo_kit.maml import MAMLTuner
+from metahpo_kit.metadata import MetaDataset, random_search_expected_best, SHIPPED
+from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner
+from metahpo_kit.tuners import Observation, TPETuner, config_key
+
+KS = (1, 3, 5, 10, 20)
+
+# name -> (constructor of a tuner given seed and epochs, whether it is deterministic given the fit)
+MAML_VARIANTS = {
+    "maml": dict(),
+    "maml_zero_shot": dict(adapt_in_suggest=False),
+    "maml_fixed_lr": dict(learn_inner_lr=False),
+    "multitask_finetune": dict(p_zero=1.0, learn_inner_lr=False),
+    "maml_second_order": dict(first_order=False),
+}
+
+
+def make(method, md, task, seed, epochs, maml_kw):
+    "A fitted tuner for `method`, trained on every task but `task`; (tuner, fit seconds)."
+    t0 = time.perf_counter()
+    if method == "portfolio":
+        tuner = PortfolioTuner(md.space, epochs=epochs, random_state=seed).fit(md, exclude_tasks=[task])
+    elif method == "similarity":
+        tuner = SimilarityTuner(md.space, epochs=epochs, random_state=seed).fit(md, exclude_tasks=[task])
+    elif method == "tpe":
+        tuner = TPETuner(md.space, random_state=seed)
+    elif method in MAML_VARIANTS:
+        kw = {**maml_kw, **MAML_VARIANTS[method]}
+        tuner = MAMLTuner(md.space, epochs=epochs, random_state=seed, **kw).fit(md, exclude_tasks=[task])
+        tuner.set_task(meta_features=md.meta_features(task))
+    else:
+        raise ValueError(f"method={method!r} unknown")
+    return tuner, time.perf_counter() - t0
+
+
+def simulate(tuner, table: dict, k_max: int) -> tuple:
+    "Best-so-far scores after each of k_max asks, and the median ask time."
+    hist, best, times = [], [], []
+    for _ in range(k_max):
+        t0 = time.perf_counter()
+        c = tuner.ask(hist)
+        times.append(time.perf_counter() - t0)
+        s = table[config_key(c)]
+        hist.append(Observation(c, s))
+        best.append(max(o.score for o in hist))
+    return np.array(best), float(np.median(times))
+
+
+def summarise(df: pd.DataFrame, baselines=("portfolio", "similarity"), tie=0.01) -> str:
+    "Markdown: mean normalised regret (sd over tasks) by method and k; paired W/T/L of every method vs baselines."
+    per_task = df.groupby(["method", "task", "k"])["regret"].mean().reset_index()
+    lines = []
+    methods = list(dict.fromkeys(df["method"]))
+    ntask = per_task["task"].nunique()
+    lines.append(f"Mean normalised regret over {ntask} held-out tasks (each the mean over seeds); in brackets the sd "
+                 "over tasks and the standard error of the mean.\n")
+    lines.append("| method | " + " | ".join(f"k={k}" for k in KS) + " |")
+    lines.append("|---|" + "---|" * len(KS))
+    for m in methods:
+        cells = []
+        for k in KS:
+            v = per_task[(per_task.method == m) & (per_task.k == k)]["regret"]
+            cells.append(f"{v.mean():.3f} ({v.std():.3f}, ±{v.std() / np.sqrt(len(v)):.3f})")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    for b in baselines:
+        if b not in methods:
+            continue
+        lines.append(f"\nPaired per-task wins/ties/losses vs **{b}** (lower regret wins; tie: |difference| <= {tie}):\n")
+        lines.append("| method | " + " | ".join(f"k={k}" for k in KS) + " |")
+        lines.append("|---|" + "---|" * len(KS))
+        wide = per_task.pivot_table(index=["task", "k"], columns="method", values="regret").reset_index()
+        for m in methods:
+            if m == b:
+                continue
+            cells = []
+            for k in KS:
+                w = wide[wide.k == k]
+                d = (w[m] - w[b]).dropna()
+                cells.append(f"{(d < -tie).sum()}/{(d.abs() <= tie).sum()}/{(d > tie).sum()} (Δ {d.mean():+.3f})")
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--metadata", default=str(SHIPPED))
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--methods", nargs="+",
+                    default=["random", "tpe", "portfolio", "similarity", "maml", "maml_zero_shot", "maml_fixed_lr",
+                             "multitask_finetune", "maml_second_order"])
+    ap.add_argument("--ablation-seeds", type=int, nargs="+", default=None,
+                    help="seeds for the maml_* ablations (default: --seeds)")
+    ap.add_argument("--tasks", nargs="*", default=None, help="held-out tasks (default: all)")
+    ap.add_argument("--n-steps", type=int, default=None, help="MAML outer steps (default: the tuner's)")
+    ap.add_argument("--maml", nargs="*", default=[], help="extra MAMLTuner arguments, key=value")
+    ap.add_argument("--k-max", type=int, default=20)
+    ap.add_argument("--out", default="bench/results/maml")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    md = MetaDataset.load(a.metadata)
+    tasks = a.tasks or md.tasks
+    maml_kw = {}
+    if a.n_steps:
+        maml_kw["n_steps"] = a.n_steps
+    for item in a.maml:
+        k, v = item.split("=")
+        maml_kw[k] = eval(v)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    csv = out.with_suffix(".csv")
+    done = set()
+    if csv.exists():
+        old = pd.read_csv(csv)
+        done = set(zip(old.method, old.task, old.seed))
+    print(f"meta-dataset {a.metadata}: {len(md.tasks)} tasks {md.tasks}; epochs={a.epochs}; held out: {tasks}",
+          flush=True)
+    scores = md.scores(a.epochs)
+    for task in tasks:
+        g = scores[scores.task == task]
+        names = md.space.names
+        keys = [config_key({n: r[f"config.{n}"] for n in names}) for r in g.to_dict("records")]
+        table = dict(zip(keys, g["score"].astype(float)))
+        best, worst = g["score"].max(), g["score"].min()
+        regret = lambda b: (best - b) / (best - worst)
+        for method in a.methods:
+            seeds = a.seeds
+            if method.startswith("maml_") or method == "multitask_finetune":
+                seeds = a.ablation_seeds or a.seeds
+            for seed in seeds:
+                if (method, task, seed) in done:
+                    continue
+                if method == "random":
+                    curve = random_search_expected_best(g["score"], a.k_max)   # exact expectation
+                    fit_s, ask_s = 0.0, 0.0
+                else:
+                    tuner, fit_s = make(method, md, task, seed, a.epochs, maml_kw)
+                    curve, ask_s = simulate(tuner, table, a.k_max)
+                rows = pd.DataFrame({"method": method, "task": task, "seed": seed, "k": np.arange(1, a.k_max + 1),
+                                     "regret": regret(curve), "fit_s": fit_s, "ask_ms": 1000 * ask_s})
+                rows.to_csv(csv, mode="a", header=not csv.exists(), index=False)
+                print(f"{task:>28} {method:>20} seed {seed}: regret@1,5,20 = "
+                      f"{regret(curve[0]):.3f} {regret(curve[4]):.3f} {regret(curve[-1]):.3f}  fit {fit_s:.1f}s "
+                      f"ask {1000 * ask_s:.1f}ms", flush=True)
+    df = pd.read_csv(csv)
+    df = df[df.k.isin(KS)]
+    md_text = summarise(df)
+    cmd = "METAHPO_THREADS=1 OMP_NUM_THREADS=1 python bench/maml_bench.py " + " ".join(os.sys.argv[1:])
+    header = (f"# MAML tuner: leave-one-task-out, epochs={a.epochs}\n\n`{cmd}`\n\nMeta-dataset: {a.metadata} "
+              f"({len(md.tasks)} tasks: {', '.join(md.tasks)}); held out: {df.task.nunique()} tasks; seeds "
+              f"{sorted(df.seed.unique().tolist())}; MAML arguments {maml_kw or 'defaults'}.\n\n")
+    fit = df[df.fit_s > 0].groupby("method")[["fit_s", "ask_ms"]].median().round(2)
+    text = header + md_text + "\n\nMedian fit seconds and ask milliseconds (per held-out task):\n\n" + "\n".join(["| method | fit s | ask ms |", "|---|---|---|"] +
+                                                                               [f"| {m} | {r.fit_s} | {r.ask_ms} |" for m, r in fit.iterrows()]) + "\n"
+    out.with_suffix(".md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"Tests for the MAML hyper-learner: gradients, adaptation, zero-shot ranking, persistence, Optuna sampler contract."
+import multiprocessing
+import os
+from functools import partial
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import torch
+from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSamplerTestCase
+from scipy.stats import spearmanr
+
+from metahpo_kit.maml import (MAMLSampler, MAMLTuner, adapt, adapt_ensemble, episode_loss, init_params, rank_loss,
+                              surrogate)
+from metahpo_kit.metadata import MetaDataset, TabularObjective
+from metahpo_kit.space import Categorical, Float, SEED_SPACE, SearchSpace
+from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
+from metahpo_kit.tuners import Observation, config_key, suggest_config, tune
+
+torch.set_num_threads(1)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture(scope="module")
+def syn():
+    return synthetic_metadataset(8, seed=0)
+
+
+_FITTED = {}
+
+
+def fitted(syn=None) -> MAMLTuner:
+    "A small tuner fitted on the synthetic family less synth0 (once per test session)."
+    if "t" not in _FITTED:
+        md = syn if syn is not None else synthetic_metadataset(8, seed=0)
+        _FITTED["t"] = MAMLTuner(n_steps=150, random_state=0).fit(md, exclude_tasks=["synth0"])
+    return _FITTED["t"]
+
+
+def _tiny(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    P = {k: v[0] for k, v in init_params(3, (5,), n_members=1, generator=g, dtype=torch.float64).items()}
+    data = [torch.rand(n, *s, generator=g, dtype=torch.float64) for n, s in ((6, (3,)), (6, ()), (9, (3,)), (9, ()))]
+    return P, data
+
+
+@pytest.mark.parametrize("first_order", [False])
+def test_maml_gradient_matches_finite_differences(first_order):
+    "The exact (second-order) outer gradient, w.r.t. the weights and the Meta-SGD rates, equals central differences."
+    P, (Xs, ys, Xq, yq) = _tiny()
+    L = {k: torch.full_like(v, 0.7) for k, v in P.items()}
+    names = list(P)
+    flat = torch.cat([P[k].flatten() for k in names] + [L[k].flatten() for k in names])
+    shapes = [P[k].shape for k in names]
+
+    def loss_of(vec):
+        out, i = [], 0
+        for s in shapes + shapes:
+            n = int(np.prod(s)) if len(s) else 1
+            out.append(vec[i:i + n].reshape(s))
+            i += n
+        p = dict(zip(names, out[:len(names)]))
+        l = dict(zip(names, out[len(names):]))
+        return episode_loss(p, l, Xs, ys, Xq, yq, steps=2, first_order=first_order)
+
+    v = flat.clone().requires_grad_(True)
+    analytic = torch.autograd.grad(loss_of(v), v)[0]
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(flat), 25, replace=False)
+    h = 1e-6
+    for i in idx:
+        e = torch.zeros_like(flat)
+        e[i] = h
+        numeric = (loss_of(flat + e) - loss_of(flat - e)) / (2 * h)
+        assert abs(float(numeric) - float(analytic[i])) < 1e-6 + 1e-4 * abs(float(numeric)), (i, numeric, analytic[i])
+
+
+def test_first_and_second_order_agree_for_a_tiny_step():
+    P, (Xs, ys, Xq, yq) = _tiny(1)
+
+    def g(lr, fo):
+        p = {k: v.clone().requires_grad_(True) for k, v in P.items()}
+        l = {k: torch.full_like(v, lr) for k, v in P.items()}
+        return torch.cat([t.flatten() for t in torch.autograd.grad(
+            episode_loss(p, l, Xs, ys, Xq, yq, steps=1, first_order=fo), list(p.values()))])
+
+    small = (g(1e-5, True) - g(1e-5, False)).norm() / g(1e-5, False).norm()
+    large = (g(1.0, True) - g(1.0, False)).norm() / g(1.0, False).norm()
+    assert small < 1e-4
+    assert large > 100 * small
+
+
+def test_adaptation_lowers_support_loss():
+    g = torch.Generator().manual_seed(3)
+    E = init_params(4, (16, 16), n_members=3, generator=g)
+    L = {k: torch.full_like(v, 0.2) for k, v in E.items()}
+    Xs, ys = torch.rand(12, 4, generator=g), torch.rand(12, generator=g)
+    a = adapt_ensemble(E, L, Xs, ys, steps=5)
+    for m in range(3):
+        before = rank_loss(surrogate({k: v[m] for k, v in E.items()}, Xs), ys)
+        after = rank_loss(surrogate({k: v[m] for k, v in a.items()}, Xs), ys)
+        assert after < before
+        one = adapt({k: v[m] for k, v in E.items()}, {k: v[m] for k, v in L.items()}, Xs, ys, steps=5)
+        assert max(float((one[k] - a[k][m]).abs().max()) for k in one) < 1e-5
+
+
+def test_zero_shot_ranks_a_synthetic_family_better_than_chance(syn):
+    tuner = fitted(syn)
+    X, y, mf, keys = normalised_tasks(syn)["synth0"]
+    z = tuner._task_vector(meta_features=syn.meta_features("synth0"))
+    with torch.no_grad():
+        from metahpo_kit.maml import ensemble_scores
+        f = ensemble_scores(tuner.params_, torch.as_tensor(tuner._task_inputs(X.astype(np.float32), z))).mean(0)
+    rho = spearmanr(f.numpy(), y).correlation
+    assert rho > 0.5
+    first = tuner.suggest([], meta_features=syn.meta_features("synth0"))[0]
+    assert dict(zip(keys, y))[config_key(first)] > 0.8     # chance: the mean, about 0.45
+
+
+def test_suggest_never_repeats_and_tune_gives_the_direct_loop(syn):
+    tuner = fitted(syn)
+    tuner.set_task(meta_features=syn.meta_features("synth0"))
+    obj = TabularObjective(syn, "synth0")
+    hist = []
+    for _ in range(8):
+        c = tuner.ask(hist)
+        hist.append(Observation(c, obj(c).val_accuracy))
+    assert len({config_key(o.config) for o in hist}) == 8
+    res = tune(obj, tuner, n_trials=8)
+    got = [config_key({n: r[f"config.{n}"] for n in SEED_SPACE.names}) for r in res.trials.to_dict("records")]
+    assert got == [config_key(o.config) for o in hist]
+
+
+def test_save_load_round_trip(syn, tmp_path):
+    tuner = fitted(syn)
+    hist = [Observation(c, s) for c, s in zip(SEED_SPACE.sample(6, seed=1), [0.1, 0.5, 0.3, 0.9, 0.2, 0.4])]
+    tuner.save(tmp_path / "m.pt")
+    again = MAMLTuner.load(tmp_path / "m.pt")
+    assert again.suggest(hist, n=10) == tuner.suggest(hist, n=10)
+    assert again.suggest([], task="synth3") == tuner.suggest([], task="synth3")
+    other = SearchSpace((Float("lr", 1e-4, 1.0, log=True),))
+    with pytest.raises(ValueError, match="saved for another search space"):
+        MAMLTuner.load(tmp_path / "m.pt", space=other)
+
+
+def test_bad_input(syn):
+    with pytest.raises(ValueError, match="at least two tasks"):
+        MAMLTuner(n_steps=1).fit(syn.filter(tasks=["synth1"]))
+    other = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Categorical("opt", ("adam", "sgd"))))
+    with pytest.raises(ValueError, match="another search space"):
+        MAMLTuner(other, n_steps=1).fit(syn)
+    tuner = fitted(syn)
+    bad = [Observation({**SEED_DEFAULT_LIKE, "layers": 9}, 0.5)]
+    with pytest.raises(ValueError, match=r"history\[0\].config.*layers=9"):
+        tuner.suggest(bad)
+    with pytest.raises(ValueError, match="not fitted"):
+        MAMLTuner().suggest([])
+    with pytest.raises(ValueError, match="acquisition='ei'"):
+        MAMLTuner(acquisition="ei", n_steps=1).fit(syn)
+
+
+SEED_DEFAULT_LIKE = dict(lr=0.01, batch_size=32, layers=2, units=128, optimizer="sgd", dropout=0.2)
+
+
+def test_from_frame_continuous_space_without_meta_features():
+    space = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.1)))
+    rows = []
+    for t in range(4):
+        best = -3.5 + t
+        for c in space.sample(40, seed=t):
+            rows.append({"task": f"t{t}", **c, "score": -abs(np.log10(c["lr"]) - best)})
+    md = MetaDataset.from_frame(pd.DataFrame(rows), space=space)
+    tuner = MAMLTuner(space, n_steps=30, n_candidates=300, random_state=0).fit(md)
+    assert tuner.mf_names_ == []
+    hist = []
+    for _ in range(3):
+        c = tuner.ask(hist)
+        space.validate(c)
+        hist.append(Observation(c, -abs(np.log10(c["lr"]) + 2)))
+    table = {config_key(c) for c in md.configs()}
+    assert all(config_key(o.config) not in table for o in hist)
+    assert tuner.ask(hist) == tuner.ask(hist)                    # reproducible from history + random_state
+
+
+def test_update_keeps_learning(syn):
+    tuner = MAMLTuner(n_steps=10, random_state=0).fit(syn, exclude_tasks=["synth0", "synth1"])
+    before = {k: v.clone() for k, v in tuner.params_.items()}
+    tuner.update(syn.filter(tasks=["synth0"]), n_steps=3)
+    assert "synth0" in tuner.train_tasks_
+    assert len(tuner.losses_) == 13
+    assert any(not torch.equal(before[k], tuner.params_[k]) for k in before)
+
+
+# --- Optuna's own sampler contract -------------------------------------------------------------------------------
+class TestMAMLSamplerContract(BasicSamplerTestCase, RelativeSamplerTestCase):
+    @pytest.fixture
+    def sampler(self):
+        return lambda: MAMLSampler(fitted(), seed=0)
+
+
+def test_sampler_uses_the_tuner_on_its_space(syn):
+    tuner = fitted(syn)
+    mf = syn.meta_features("synth0")
+    study = optuna.create_study(direction="maximize", sampler=MAMLSampler(tuner, seed=0, meta_features=mf))
+    table = TabularObjective(syn, "synth0")
+    study.optimize(lambda t: table(suggest_config(t, SEED_SPACE)).val_accuracy, n_trials=4)
+    hist = []
+    for t in study.trials:
+        assert t.params == tuner.suggest(hist, meta_features=mf)[0]
+        hist.append(Observation(t.params, t.value))
+
+
+def _worker(path, log, n):
+    torch.set_num_threads(1)
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    tuner = MAMLTuner.load(path)
+    storage = JournalStorage(JournalFileBackend(log))
+    study = optuna.load_study(study_name="maml", storage=storage, sampler=MAMLSampler(tuner, seed=0, task="synth3"))
+    obj = TabularObjective(synthetic_metadataset(8, seed=0), "synth3")
+    study.optimize(lambda t: obj(suggest_config(t, SEED_SPACE)).val_accuracy, n_trials=n)
+
+
+def test_sampler_with_journal_storage_and_two_workers(syn, tmp_path):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    path = str(tmp_path / "m.pt")
+    fitted(syn).save(path)
+    log = str(tmp_path / "journal.log")
+    optuna.create_study(study_name="maml", storage=JournalStorage(JournalFileBackend(log)), direction="maximize")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(path, log, 4)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert all(p.exitcode == 0 for p in procs)
+    study = optuna.load_study(study_name="maml", storage=JournalStorage(JournalFileBackend(log)))
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 8
+    assert study.best_value > 0.8
