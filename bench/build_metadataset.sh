@@ -17,6 +17,10 @@ TASKS=(
   "ag_news@arch=transformer,max_train=800" "hypothyroid@max_train=800" "cifar10@arch=mlp,max_train=1000,max_test=1000"
   "credit_g@seed=1" "mammography@max_train=1000"
 )
+# on a fresh checkout, start from what already ships (a resumed build never repeats a finished evaluation)
+if [ ! -d build/metadata ] && [ -f metahpo_kit/data/metadataset.parquet ]; then
+  mkdir -p build/metadata && cp metahpo_kit/data/metadataset.parquet build/metadata/part-00000000000000000000-shipped.parquet
+fi
 for t in "${TASKS[@]}"; do
   echo "=== $t $(date +%T)"
   metahpo build-metadata "$t" --configs grid --epochs 10 --seeds 0 1 --out build/metadata \
