@@ -8,6 +8,7 @@ TUTORIALS = Path(__file__).resolve().parents[1] / "nbs" / "tutorials"
 # small parameters per tutorial: every tutorial needs an entry (a new tutorial without one fails the test below)
 SMALL = {
     "tabular.ipynb": {"N_TRIALS": 3, "TASKS": ["titanic", "adult"], "MAX_TRAIN": 1500},
+    "image.ipynb": {"N_TRIALS": 2, "MAX_TRAIN": 600, "CIFAR_MAX_TRAIN": 200, "RESNET_SECONDS": 5},
 }
 
 
