@@ -6,9 +6,9 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/maml.html.md"""
 
 # %% auto #0
 __all__ = ['init_params', 'surrogate', 'rank_loss', 'adapt', 'top_loss', 'episode_loss', 'batch_loss', 'ensemble_scores',
-           'adapt_ensemble', 'MAMLTuner', 'MAMLSampler']
+           'adapt_ensemble', 'MAMLTuner', 'random_encoded', 'local_moves', 'MAMLSampler']
 
-# %% ../nbs/07_maml.ipynb #2e9c181b
+# %% ../nbs/07_maml.ipynb #68088cb7
 import io
 import math
 import time
@@ -22,11 +22,11 @@ import torch.nn.functional as F
 from torch.func import grad, vmap
 
 from .metadata import MetaDataset
-from .space import SEED_SPACE, SearchSpace
+from .space import SEED_SPACE, Categorical, SearchSpace
 from .transfer import _check_training, normalised_tasks
 from .tuners import Observation, SpaceExhausted, Tuner, TunerSampler, _seed_for, config_key, history_of
 
-# %% ../nbs/07_maml.ipynb #5eeffdce
+# %% ../nbs/07_maml.ipynb #768d0b1e
 def init_params(n_in: int,              # inputs: config dimensions + meta-features
                 hidden=(64, 64),        # hidden layer widths
                 n_members: int = 5,     # ensemble members (a leading axis on every tensor)
@@ -65,7 +65,7 @@ def rank_loss(f: torch.Tensor,      # (n,) predicted scores
         w = w * gap
     return (w * F.softplus(f[None, :] - f[:, None])).sum() / w.sum().clamp_min(1e-12)
 
-# %% ../nbs/07_maml.ipynb #36793aa5
+# %% ../nbs/07_maml.ipynb #7977a274
 def adapt(params: dict, lrs: dict, Xs: torch.Tensor, ys: torch.Tensor, steps: int = 5,
           first_order: bool = True, on=1.0) -> dict:
     "`params` after `steps` steps of the ranking loss on the support set (Xs, ys), per-parameter rates `lrs`."
@@ -95,6 +95,10 @@ def episode_loss(params: dict, lrs: dict, Xs, ys, Xq, yq, on=1.0, steps: int = 5
         return rank_loss(f, yq, weighted=True)
     if outer_loss == "listwise":
         return top_loss(f, yq)
+    if outer_loss == "top":   # gap-weighted pairs, weighted again by how near the better config is to the best
+        gap = yq[:, None] - yq[None, :]
+        w = (gap > 0).to(f.dtype) * gap * yq[:, None] ** 4
+        return (w * F.softplus(f[None, :] - f[:, None])).sum() / w.sum().clamp_min(1e-12)
     return rank_loss(f, yq, weighted=True) + top_loss(f, yq)
 
 
@@ -134,7 +138,7 @@ def adapt_ensemble(params: dict, lrs: dict, Xs: torch.Tensor, ys: torch.Tensor, 
         params = {k: (params[k] - lrs[k] * gk).detach() for k, gk in zip(names, g)}
     return params
 
-# %% ../nbs/07_maml.ipynb #edaa9493
+# %% ../nbs/07_maml.ipynb #447c1596
 def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> tuple:
     """(keys of all configs, encoded ok configs, their scores); a clear error for a config outside the space.
     `cache` maps a raw config's key to its (key, encoding), so a growing history is validated once per config."""
@@ -178,7 +182,8 @@ class MAMLTuner(Tuner):
                  tasks_per_step: int = 8,      # tasks per outer step
                  support=(2, 20),              # support set sizes (min, max) of an episode
                  query: int | None = 64,       # query set size of an episode (None: all the task's other configs)
-                 outer_loss: str = "pairwise", # "pairwise" (gap-weighted), "listwise" (top-focused) or "both"
+                 outer_loss: str = "pairwise", # "pairwise" (gap-weighted), "top", "listwise" or "both"
+                 use_meta_features: bool = True,  # False: configs only (an ablation)
                  mf_noise: float = 0.0,        # sd of noise added to standardised meta-features in training
                  epochs: int | None = None,    # the epoch budget of the training scores (None: final epoch)
                  n_candidates: int = 2000,     # candidates on continuous spaces
@@ -200,6 +205,7 @@ class MAMLTuner(Tuner):
         self.support = support
         self.query = query
         self.outer_loss = outer_loss
+        self.use_meta_features = use_meta_features
         self.mf_noise = mf_noise
         self.epochs = epochs
         self.n_candidates = n_candidates
@@ -211,7 +217,7 @@ class MAMLTuner(Tuner):
         return {k: getattr(self, k) for k in ("space", "hidden", "inner_steps", "inner_lr", "learn_inner_lr",
                                               "first_order", "p_zero", "n_ensemble", "acquisition", "kappa",
                                               "n_steps", "outer_lr", "tasks_per_step", "support", "query",
-                                              "outer_loss", "mf_noise",
+                                              "outer_loss", "use_meta_features", "mf_noise",
                                               "epochs", "n_candidates", "adapt_in_suggest", "random_state")}
 
     def __repr__(self):
@@ -225,7 +231,7 @@ class MAMLTuner(Tuner):
         if not hasattr(self, "params_"):
             raise ValueError("MAMLTuner is not fitted: call fit(metadataset) (or MAMLTuner.load(path)) first")
 
-# %% ../nbs/07_maml.ipynb #fc424d4b
+# %% ../nbs/07_maml.ipynb #397f5af1
 def _task_inputs(self, X: np.ndarray, z: np.ndarray) -> np.ndarray:
     "Configs (n, d) joined with the task's standardised meta-features z (m,) -> (n, d + m)."
     return np.concatenate([X, np.broadcast_to(z, (len(X), len(z)))], axis=1).astype(np.float32)
@@ -297,7 +303,10 @@ def _fit(self, metadataset: MetaDataset,   # the training evaluations (same spac
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed if seed is not None else int(rng.integers(2**62)))
     M = np.stack([mf for (_, _, mf, _) in tasks.values()]) if tasks else np.zeros((0, 0))
-    self.mf_names_ = list(metadataset.meta_features(next(iter(tasks))).keys())
+    self.mf_names_ = list(metadataset.meta_features(next(iter(tasks))).keys()) if self.use_meta_features else []
+    if not self.use_meta_features:
+        tasks = {t: (X, y, np.zeros(0), keys) for t, (X, y, mf, keys) in tasks.items()}
+        M = np.zeros((len(tasks), 0))
     self.mf_mean_ = M.mean(0)
     sd = M.std(0)
     self.mf_scale_ = np.where(sd > 1e-8, sd, 1.0)
@@ -316,7 +325,7 @@ MAMLTuner._outer_loop = _outer_loop
 MAMLTuner._set_tasks = _set_tasks
 MAMLTuner.fit = _fit
 
-# %% ../nbs/07_maml.ipynb #a782e7de
+# %% ../nbs/07_maml.ipynb #4f62b62c
 def _task_vector(self, task=None, meta_features=None) -> np.ndarray:
     "The standardised meta-feature vector of the task being tuned."
     m = len(self.mf_names_)
@@ -342,22 +351,49 @@ def _task_vector(self, task=None, meta_features=None) -> np.ndarray:
     return ((v - self.mf_mean_) / self.mf_scale_).astype(np.float32)
 
 
+def random_encoded(space: SearchSpace, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` random points of the space, drawn directly as encoded vectors (n, d): uniform on the unit scale of every
+    numeric parameter (log-uniform on log scales, as `space.sample`), a random one-hot for every categorical one.
+    Vectorised: no config dicts are built, so thousands of candidates cost well under a millisecond."""
+    parts = []
+    for p in space.params:
+        if isinstance(p, Categorical):
+            parts.append(np.eye(p.dim, dtype=np.float32)[rng.integers(p.dim, size=n)])
+        else:
+            parts.append(rng.random((n, p.dim), dtype=np.float32))
+    return np.concatenate(parts, axis=1)
+
+
+def local_moves(space: SearchSpace, centres: np.ndarray, n_each: int, rng: np.random.Generator,
+                scale: float = 0.05, p_switch: float = 0.2) -> np.ndarray:
+    "Encoded points near each centre: numeric coordinates + N(0, scale), categoricals switched with `p_switch`."
+    X = np.repeat(centres, n_each, axis=0).astype(np.float32)
+    i = 0
+    for p in space.params:
+        sl = slice(i, i + p.dim)
+        if isinstance(p, Categorical):
+            switch = rng.random(len(X)) < p_switch
+            X[switch, sl] = np.eye(p.dim, dtype=np.float32)[rng.integers(p.dim, size=int(switch.sum()))]
+        else:
+            X[:, sl] = np.clip(X[:, sl] + scale * rng.standard_normal((len(X), p.dim)), 0, 1)
+        i += p.dim
+    return X
+
+
 def _candidates(self, history_X: np.ndarray, history_y: np.ndarray, n_history: int) -> tuple:
-    "(configs, encoded configs, keys) to choose from: the grid, or random configs plus local moves."
+    """(configs or None, encoded candidates, keys or None): the grid on finite spaces; otherwise `n_candidates`
+    random points plus local moves around the best three observed, as vectors (decoded only when chosen)."""
     if self.space.is_finite and self.space.size <= 20_000:
         if not hasattr(self, "_grid"):
             grid = self.space.grid()
             self._grid = (grid, self.space.encode_many(grid).astype(np.float32), [config_key(c) for c in grid])
         return self._grid
-    seed = _seed_for(self.random_state, 5, n_history)
-    rng = np.random.default_rng(seed)
-    configs = self.space.sample(self.n_candidates, seed=int(rng.integers(2**31)))
+    rng = np.random.default_rng(_seed_for(self.random_state, 5, n_history))
+    X = random_encoded(self.space, self.n_candidates, rng)
     if len(history_y):
         top = history_X[np.argsort(-history_y)[:3]]
-        moves = np.clip(np.repeat(top, 100, axis=0) + 0.05 * rng.standard_normal((len(top) * 100, top.shape[1])), 0, 1)
-        configs += self.space.decode_many(moves)
-    X = self.space.encode_many(configs).astype(np.float32)
-    return configs, X, [config_key(c) for c in configs]
+        X = np.concatenate([X, local_moves(self.space, top, 100, rng)])
+    return None, X, None
 
 
 def _suggest(self, history=(),              # the observations on the new task so far
@@ -383,13 +419,15 @@ def _suggest(self, history=(),              # the observations on the new task s
     score = f.mean(0) + (self.kappa * f.std(0) if self.acquisition == "ucb" else 0.0)
     out = []
     for j in np.argsort(-score, kind="stable"):
-        if keys[j] not in tried:
-            out.append(configs[j])
-            tried.add(keys[j])
+        c = configs[j] if configs is not None else self.space.decode(Xc[j])
+        key = keys[j] if keys is not None else config_key(c)
+        if key not in tried:
+            out.append(c)
+            tried.add(key)
             if len(out) == n:
                 return out
     if not out:
-        raise SpaceExhausted(f"every one of the {len(configs)} candidates has been tried")
+        raise SpaceExhausted(f"every one of the {len(Xc)} candidates has been tried")
     return out
 
 
@@ -411,7 +449,7 @@ MAMLTuner.suggest = _suggest
 MAMLTuner.set_task = _set_task
 MAMLTuner.ask = _ask
 
-# %% ../nbs/07_maml.ipynb #438157d7
+# %% ../nbs/07_maml.ipynb #b292b115
 def _update(self, new_evaluations: MetaDataset,   # finished tasks (same space)
             n_steps: int | None = None,           # outer steps (default: n_steps // 4)
            ) -> "MAMLTuner":
@@ -424,6 +462,8 @@ def _update(self, new_evaluations: MetaDataset,   # finished tasks (same space)
     if not new:
         raise ValueError("update: no task with distinct scores in new_evaluations")
     for t, (X, y, mf, keys) in new.items():
+        if not getattr(self, "use_meta_features", True):
+            mf = np.zeros(0)
         if len(mf) != len(self.mf_names_):
             raise ValueError(f"update: task {t!r} has {len(mf)} meta-features; the tuner uses {self.mf_names_}")
         self.train_tasks_[t] = (X.astype(np.float32), y.astype(np.float32),
@@ -468,7 +508,7 @@ MAMLTuner.update = _update
 MAMLTuner.save = _save
 MAMLTuner.load = classmethod(_load)
 
-# %% ../nbs/07_maml.ipynb #6d75f2be
+# %% ../nbs/07_maml.ipynb #efc92867
 class MAMLSampler(TunerSampler):
     "A fitted `MAMLTuner` as an Optuna sampler; parameters outside its space are sampled at random."
 
