@@ -8,7 +8,7 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/benchmark.html.md"""
 __all__ = ['reseeded', 'default_methods', 'simulate', 'run_seed_for', 'base_dataset', 'run_benchmark', 'add_regret', 'at_k',
            'summarize', 'paired', 'time_to_within', 'markdown_table', 'plot_regret', 'plot_ranks', 'plot_per_task']
 
-# %% ../nbs/08_benchmark.ipynb #8fecf220
+# %% ../nbs/08_benchmark.ipynb #d5d79b22
 import copy
 import time
 
@@ -21,7 +21,7 @@ from .train import Budget
 from .tuners import (ManualTuner, Observation, RandomTuner, SpaceExhausted, TPETuner, TrainerObjective,
                                 config_key)
 
-# %% ../nbs/08_benchmark.ipynb #4853217d
+# %% ../nbs/08_benchmark.ipynb #eb929c8c
 def reseeded(tuner, seed: int):
     "A copy of a (fitted) tuner with another `random_state`."
     t = copy.copy(tuner)
@@ -54,7 +54,7 @@ def default_methods() -> dict:
         "similarity": similarity,
     }
 
-# %% ../nbs/08_benchmark.ipynb #e725b7a2
+# %% ../nbs/08_benchmark.ipynb #76b67f3f
 def simulate(tuner,                 # a kit tuner (fitted if it learns)
              objective,             # an Objective: TabularObjective, TrainerObjective, or any
              n_trials: int,         # trials to run
@@ -87,7 +87,7 @@ def simulate(tuner,                 # a kit tuner (fitted if it learns)
                      "elapsed_s": elapsed})
     return pd.DataFrame(rows)
 
-# %% ../nbs/08_benchmark.ipynb #9e969a62
+# %% ../nbs/08_benchmark.ipynb #3c7aa37d
 def run_seed_for(task: str, seed: int) -> int:
     """The tuner seed of run `seed` on `task`: the same for every method, different across tasks, so the runs on
     different tasks are independent draws (with one seed for all tasks, a random tuner would try the same configs
@@ -134,18 +134,23 @@ def run_benchmark(methods: dict,                     # name -> method (see `defa
         train = metadataset.filter(exclude_tasks=exclude)
         if mode == "tabular":
             objective = TabularObjective(metadataset, task, epochs=epochs)
+            task_mf = metadataset.meta_features(task)
         else:
             from metahpo_kit.metadata import parse_task_id
-            from metahpo_kit.tasks import load_task
+            from metahpo_kit.tasks import load_task, meta_features
             name, kw, extra = parse_task_id(task)
-            objective = _LiveObjective(load_task(name, **{**(load_kwargs or {}), **kw}), extra)
+            loaded = load_task(name, **{**(load_kwargs or {}), **kw})
+            objective = _LiveObjective(loaded, extra)
+            task_mf = meta_features(loaded)
         for method, make in methods.items():
             t0 = time.perf_counter()
             per_seed = make(space, train, epochs)
             fit_s = time.perf_counter() - t0
             for seed in seeds:
-                run_seed = run_seed_for(task, seed)
-                df = simulate(per_seed(run_seed), objective, n_trials, seed=seed, budget=Budget(epochs=epochs))
+                tuner = per_seed(run_seed_for(task, seed))
+                if hasattr(tuner, "set_task"):   # tuners that use the task's meta-features (MAML) are told them
+                    tuner.set_task(meta_features=task_mf)
+                df = simulate(tuner, objective, n_trials, seed=seed, budget=Budget(epochs=epochs))
                 df.insert(0, "seed", seed)
                 df.insert(0, "task", task)
                 df.insert(0, "method", method)
@@ -190,7 +195,7 @@ def add_regret(df: pd.DataFrame, metadataset: MetaDataset | None, epochs: int) -
     df["regret_ref"] = df["task"].map(lambda t: ref[t][2])
     return df
 
-# %% ../nbs/08_benchmark.ipynb #d44d8de6
+# %% ../nbs/08_benchmark.ipynb #efc0a484
 def at_k(df: pd.DataFrame, k: int) -> pd.DataFrame:
     "The row of each run (method, task, seed) after its k-th trial (its last if it stopped earlier)."
     sub = df[df["trial"] <= k]
@@ -266,7 +271,7 @@ def markdown_table(summary: pd.DataFrame, ks=(1, 5, 10), metric: str = "regret")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
-# %% ../nbs/08_benchmark.ipynb #4bff4fa4
+# %% ../nbs/08_benchmark.ipynb #64bb9554
 def plot_regret(df: pd.DataFrame, ax=None, metric: str = "regret", log_x: bool = True):
     "Anytime curves: mean `metric` of the incumbent by trial, one line per method, with a 95% band."
     import matplotlib.pyplot as plt
