@@ -7,7 +7,7 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/space.html.md"""
 # %% auto #0
 __all__ = ['SEED_SPACE', 'Param', 'Categorical', 'Int', 'Float', 'SearchSpace', 'param_from_optuna', 'param_from_dict']
 
-# %% ../nbs/00_space.ipynb #57243f36
+# %% ../nbs/00_space.ipynb #aeaaacd8
 import itertools
 import json
 import math
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import optuna
 
-# %% ../nbs/00_space.ipynb #4f8eab34
+# %% ../nbs/00_space.ipynb #c452b1c8
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
@@ -69,7 +69,7 @@ class Param:
         "A JSON-safe description; `param_from_dict` reads it back."
         raise NotImplementedError
 
-# %% ../nbs/00_space.ipynb #c8dcfd83
+# %% ../nbs/00_space.ipynb #f37fc20b
 @dataclass(frozen=True)
 class Categorical(Param):
     "A parameter with unordered `choices`, encoded one-hot."
@@ -129,7 +129,7 @@ class Categorical(Param):
     def to_dict(self):
         return {"type": "categorical", "name": self.name, "choices": list(self.choices)}
 
-# %% ../nbs/00_space.ipynb #54513949
+# %% ../nbs/00_space.ipynb #c0ff9917
 class _Numeric(Param):
     "Shared logic of `Int` and `Float`: a (log-)linear map of [low, high] onto [0, 1], optional finite `values`."
     kind = "numeric"
@@ -218,7 +218,7 @@ class _Numeric(Param):
             return optuna.distributions.CategoricalDistribution(self.values)
         return self._optuna_range()
 
-# %% ../nbs/00_space.ipynb #d5143313
+# %% ../nbs/00_space.ipynb #721d3f73
 @dataclass(frozen=True, repr=False)
 class Int(_Numeric):
     "An integer parameter on [low, high], linear or log scale, optionally restricted to a finite set of `values`."
@@ -271,7 +271,7 @@ class Int(_Numeric):
     def _optuna_range(self):
         return optuna.distributions.IntDistribution(self.low, self.high, log=self.log, step=self.step)
 
-# %% ../nbs/00_space.ipynb #0abb523b
+# %% ../nbs/00_space.ipynb #6356373d
 @dataclass(frozen=True, repr=False)
 class Float(_Numeric):
     "A real parameter on [low, high], linear or log scale, optionally on a `step` lattice or a finite set of `values`."
@@ -320,11 +320,7 @@ class Float(_Numeric):
     def _optuna_range(self):
         return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
-# %% ../nbs/00_space.ipynb #8133be67
-def _describe(p: Param) -> str:
-    return f"{p!r}"
-
-
+# %% ../nbs/00_space.ipynb #1f660a0e
 @dataclass(frozen=True)
 class SearchSpace:
     "An ordered set of typed hyperparameters, with one transform between configs and the unit box [0,1]^d."
@@ -342,7 +338,7 @@ class SearchSpace:
         object.__setattr__(self, "params", params)
 
     def __repr__(self):
-        inner = ",\n  ".join(f"{p.name}: {_describe(p)}" for p in self.params)
+        inner = ",\n  ".join(f"{p.name}: {p!r}" for p in self.params)
         return f"SearchSpace(\n  {inner})"
 
     @property
@@ -379,7 +375,7 @@ class SearchSpace:
             return math.inf
         return math.prod(len(p.grid()) for p in self.params)
 
-# %% ../nbs/00_space.ipynb #2d16bf03
+# %% ../nbs/00_space.ipynb #a5765407
 def _validate(self, config: dict) -> dict:
     "`config` checked against the space and returned in the space's order with plain Python values."
     if not isinstance(config, dict):
@@ -410,7 +406,7 @@ def _validate(self, config: dict) -> dict:
 
 SearchSpace.validate = _validate
 
-# %% ../nbs/00_space.ipynb #4ec59405
+# %% ../nbs/00_space.ipynb #e9c2f123
 def _encode(self, config: dict) -> np.ndarray:
     "`config` as a vector in [0,1]^d (float64); categorical parameters one-hot."
     config = self.validate(config)
@@ -450,7 +446,7 @@ SearchSpace.decode = _decode
 SearchSpace.encode_many = _encode_many
 SearchSpace.decode_many = _decode_many
 
-# %% ../nbs/00_space.ipynb #fc0e4baf
+# %% ../nbs/00_space.ipynb #222afe53
 def _grid(self) -> list[dict]:
     "Every config of a finite space, in a fixed order (the last parameter varies fastest)."
     infinite = [f"{p.name}={p!r}" for p in self.params if not p.is_finite]
@@ -471,7 +467,7 @@ def _sample(self, n: int, seed: int = 0) -> list[dict]:
 SearchSpace.grid = _grid
 SearchSpace.sample = _sample
 
-# %% ../nbs/00_space.ipynb #872aaf70
+# %% ../nbs/00_space.ipynb #7f8f0057
 def _looks_log(values) -> bool:
     "Are the positive `values` spaced more evenly in log than in linear scale?"
     v = np.asarray(sorted(values), dtype=float)
@@ -557,7 +553,7 @@ SearchSpace.to_dict = _to_dict
 SearchSpace.from_dict = classmethod(_from_dict)
 SearchSpace.difference = _difference
 
-# %% ../nbs/00_space.ipynb #2253251e
+# %% ../nbs/00_space.ipynb #944c96bf
 SEED_SPACE = SearchSpace((
     Float("lr", 1e-3, 1e-1, log=True, values=(0.001, 0.01, 0.1)),
     Int("batch_size", 16, 64, log=True, values=(16, 32, 64)),
