@@ -273,7 +273,9 @@ def main():
     L(f"Same config, same seed (0): the idiomatic loop is `DataLoader(TensorDataset(X, y), batch_size, shuffle=True, "
       f"generator=torch.Generator().manual_seed(seed))` with zero_grad/forward/backward/step and a validation pass per "
       f"epoch over the held-out tensors; the kit is `fit(task, config, Budget(epochs=...), seed=0)` (profiler on, as always). Seconds are the "
-      f"whole trial (build, train, per-epoch validation, final test). *Identical* means every per-epoch train loss, "
+      f"whole trial (build, train, per-epoch validation, final test), the fastest of {args.reps} alternating repeats "
+      f"({max(args.reps, 5)} for the image and text rows, whose differences are smaller than the machine's noise). "
+      f"*Identical* means every per-epoch train loss, "
       f"validation loss and accuracy, the test accuracy and macro-F1 are equal bit for bit. Digits: every 9th config "
       f"of the seed grid, {epochs} epochs.")
     L("")
