@@ -30,6 +30,7 @@ MAML_VARIANTS = {
     "maml_fixed_lr": dict(learn_inner_lr=False),
     "multitask_finetune": dict(p_zero=1.0, learn_inner_lr=False),
     "maml_second_order": dict(first_order=False),
+    "maml_no_meta_features": dict(use_meta_features=False),
 }
 
 
@@ -99,14 +100,60 @@ def summarise(df: pd.DataFrame, baselines=("portfolio", "similarity"), tie=0.01)
     return "\n".join(lines)
 
 
+def timing(md: MetaDataset, epochs: int, out: Path, repeats: int = 50) -> str:
+    "Fit on the whole meta-dataset; median suggest time with 50 observations on the grid and on a continuous space."
+    from metahpo_kit.space import Categorical, Float, Int, SearchSpace
+    import platform
+    lines = [f"# MAML tuner timing (epochs={epochs})\n", f"CPU: {platform.processor() or platform.machine()}, "
+             f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, load average {os.getloadavg()}\n"]
+    tuner = MAMLTuner(md.space, epochs=epochs, random_state=0).fit(md)
+    lines.append(f"- fit on {len(md.tasks)} tasks ({tuner.n_steps} outer steps, first order): {tuner.fit_seconds_:.1f} s")
+    second = MAMLTuner(md.space, epochs=epochs, first_order=False, random_state=0).fit(md)
+    lines.append(f"- fit, second order: {second.fit_seconds_:.1f} s")
+    rng = np.random.default_rng(0)
+    grid = md.space.grid()
+    task = md.tasks[0]
+    hist = [Observation(grid[i], float(rng.random())) for i in rng.choice(len(grid), 50, replace=False)]
+
+    def med(f):
+        f()
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+        return 1000 * float(np.median(ts)), 1000 * float(np.percentile(ts, 90))
+
+    m, p90 = med(lambda: tuner.suggest(hist, task=task))
+    lines.append(f"- suggest, seed grid ({len(grid)} candidates), 50 observations: median {m:.1f} ms (90th pct {p90:.1f})")
+    m, p90 = med(lambda: tuner.suggest([], task=task))
+    lines.append(f"- suggest, seed grid, empty history (zero-shot): median {m:.1f} ms (90th pct {p90:.1f})")
+    space = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.1), Int("layers", 1, 4),
+                         Categorical("opt", ("adam", "sgd", "rmsprop"))))
+    rows = []
+    for t in range(4):
+        for c in space.sample(100, seed=t):
+            rows.append({"task": f"t{t}", **c, "score": -abs(np.log10(c["lr"]) + 2 - t / 2)})
+    cmd = MetaDataset.from_frame(pd.DataFrame(rows), space=space)
+    ct = MAMLTuner(space, n_steps=50, random_state=0).fit(cmd)
+    chist = [Observation(c, float(-abs(np.log10(c["lr"]) + 2))) for c in space.sample(50, seed=9)]
+    m, p90 = med(lambda: ct.suggest(chist))
+    lines.append(f"- suggest, continuous space, {ct.n_candidates} random + 300 local candidates, 50 observations: "
+                 f"median {m:.1f} ms (90th pct {p90:.1f})")
+    text = "\n".join(lines) + "\n"
+    out.write_text(text)
+    return text
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--timing", action="store_true", help="only time fit and suggest (writes <out>_timing.md)")
     ap.add_argument("--metadata", default=str(SHIPPED))
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--methods", nargs="+",
                     default=["random", "tpe", "portfolio", "similarity", "maml", "maml_zero_shot", "maml_fixed_lr",
-                             "multitask_finetune", "maml_second_order"])
+                             "multitask_finetune", "maml_second_order", "maml_no_meta_features"])
     ap.add_argument("--ablation-seeds", type=int, nargs="+", default=None,
                     help="seeds for the maml_* ablations (default: --seeds)")
     ap.add_argument("--tasks", nargs="*", default=None, help="held-out tasks (default: all)")
@@ -117,6 +164,9 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     md = MetaDataset.load(a.metadata)
+    if a.timing:
+        print(timing(md, a.epochs, Path(a.out + "_timing.md")))
+        return
     tasks = a.tasks or md.tasks
     maml_kw = {}
     if a.n_steps:

