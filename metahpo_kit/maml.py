@@ -8,7 +8,7 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/maml.html.md"""
 __all__ = ['init_params', 'surrogate', 'rank_loss', 'adapt', 'top_loss', 'episode_loss', 'batch_loss', 'ensemble_scores',
            'adapt_ensemble', 'MAMLTuner', 'random_encoded', 'local_moves', 'MAMLSampler']
 
-# %% ../nbs/07_maml.ipynb #f78e4d91
+# %% ../nbs/07_maml.ipynb #6347f9f5
 import io
 import math
 import time
@@ -26,7 +26,7 @@ from .space import SEED_SPACE, Categorical, SearchSpace
 from .transfer import _check_training, normalised_tasks
 from .tuners import Observation, SpaceExhausted, Tuner, TunerSampler, _seed_for, config_key, history_of
 
-# %% ../nbs/07_maml.ipynb #9ca00280
+# %% ../nbs/07_maml.ipynb #7f4ebe41
 def init_params(n_in: int,              # inputs: config dimensions + meta-features
                 hidden=(64, 64),        # hidden layer widths
                 n_members: int = 5,     # ensemble members (a leading axis on every tensor)
@@ -65,7 +65,7 @@ def rank_loss(f: torch.Tensor,      # (n,) predicted scores
         w = w * gap
     return (w * F.softplus(f[None, :] - f[:, None])).sum() / w.sum().clamp_min(1e-12)
 
-# %% ../nbs/07_maml.ipynb #a032a29e
+# %% ../nbs/07_maml.ipynb #dbeb7b79
 def adapt(params: dict, lrs: dict, Xs: torch.Tensor, ys: torch.Tensor, steps: int = 5,
           first_order: bool = True, on=1.0) -> dict:
     "`params` after `steps` steps of the ranking loss on the support set (Xs, ys), per-parameter rates `lrs`."
@@ -138,7 +138,7 @@ def adapt_ensemble(params: dict, lrs: dict, Xs: torch.Tensor, ys: torch.Tensor, 
         params = {k: (params[k] - lrs[k] * gk).detach() for k, gk in zip(names, g)}
     return params
 
-# %% ../nbs/07_maml.ipynb #fcdfc613
+# %% ../nbs/07_maml.ipynb #822bf326
 def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> tuple:
     """(keys of all configs, encoded ok configs, their scores); a clear error for a config outside the space.
     `cache` maps a raw config's key to its (key, encoding), so a growing history is validated once per config."""
@@ -231,7 +231,7 @@ class MAMLTuner(Tuner):
         if not hasattr(self, "params_"):
             raise ValueError("MAMLTuner is not fitted: call fit(metadataset) (or MAMLTuner.load(path)) first")
 
-# %% ../nbs/07_maml.ipynb #2978c85e
+# %% ../nbs/07_maml.ipynb #45492e1b
 def _task_inputs(self, X: np.ndarray, z: np.ndarray) -> np.ndarray:
     "Configs (n, d) joined with the task's standardised meta-features z (m,) -> (n, d + m)."
     return np.concatenate([X, np.broadcast_to(z, (len(X), len(z)))], axis=1).astype(np.float32)
@@ -325,7 +325,7 @@ MAMLTuner._outer_loop = _outer_loop
 MAMLTuner._set_tasks = _set_tasks
 MAMLTuner.fit = _fit
 
-# %% ../nbs/07_maml.ipynb #83e8f8ed
+# %% ../nbs/07_maml.ipynb #1b8d0789
 def _task_vector(self, task=None, meta_features=None) -> np.ndarray:
     "The standardised meta-feature vector of the task being tuned."
     m = len(self.mf_names_)
@@ -449,7 +449,7 @@ MAMLTuner.suggest = _suggest
 MAMLTuner.set_task = _set_task
 MAMLTuner.ask = _ask
 
-# %% ../nbs/07_maml.ipynb #7623bfbe
+# %% ../nbs/07_maml.ipynb #b743d96f
 def _update(self, new_evaluations: MetaDataset,   # finished tasks (same space)
             n_steps: int | None = None,           # outer steps (default: n_steps // 4)
            ) -> "MAMLTuner":
@@ -508,7 +508,7 @@ MAMLTuner.update = _update
 MAMLTuner.save = _save
 MAMLTuner.load = classmethod(_load)
 
-# %% ../nbs/07_maml.ipynb #f2d2d8e4
+# %% ../nbs/07_maml.ipynb #375cd20e
 class MAMLSampler(TunerSampler):
     "A fitted `MAMLTuner` as an Optuna sampler; parameters outside its space are sampled at random."
 
