@@ -6,8 +6,8 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/train.html.md"""
 
 # %% auto #0
 __all__ = ['DEFAULT_BUDGETS', 'OPTIMIZERS', 'TRAIN_DEFAULTS', 'PACKABLE', 'Budget', 'resolve_budget', 'TrialResult',
-           'optimizer_class', 'optimizer_kwargs', 'check_config', 'resolve_device', 'epoch_order', 'evaluate', 'fit',
-           'stack_mlps', 'unstack_mlp', 'packed_forward', 'PackedOptimizer', 'fit_many']
+           'optimizer_class', 'optimizer_kwargs', 'check_config', 'resolve_device', 'flush_denormals', 'epoch_order',
+           'evaluate', 'fit', 'stack_mlps', 'unstack_mlp', 'packed_forward', 'PackedOptimizer', 'fit_many']
 
 # %% ../nbs/04_train.ipynb #2c5513f9
 import contextlib
@@ -201,8 +201,22 @@ def resolve_device(device=None) -> torch.device:
         n = int(os.environ.get("METAHPO_THREADS", 0)) or _physical_cores()
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
-        torch.set_flush_denormal(True)   # tiny Adam/RMSprop moments would otherwise crawl through denormal arithmetic
     return dev
+
+
+@contextlib.contextmanager
+def flush_denormals(dev: torch.device):
+    """Flush denormal floats to zero while training on the CPU (tiny Adam/RMSprop moments would otherwise crawl
+    through denormal arithmetic), and restore IEEE behaviour afterwards: it is process-wide state, and other code
+    in the process (numpy, hypothesis, a user's own numerics) must not inherit it."""
+    if dev.type != "cpu":
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def epoch_order(n: int,                  # training set size
@@ -361,7 +375,7 @@ def fit(task: Task,                          # the task to train on
     dev = resolve_device(device)
     res = TrialResult(config=dict(config), task=task.name, arch=cfg["_arch"]["arch"], seed=seed, device=str(dev),
                       budget=asdict(budget))
-    with ResourceProfiler(gpu=dev.type == "cuda") as prof:
+    with flush_denormals(dev), ResourceProfiler(gpu=dev.type == "cuda") as prof:
         inp = _inputs(task, cfg, dev)
         inp.X = {s: x.to(dev) for s, x in inp.X.items()}
         inp.y = {s: v.to(dev) for s, v in inp.y.items()}
@@ -673,7 +687,7 @@ def fit_many(task: Task,                      # the task to train on
         for start in range(0, len(idxs), max_pack):
             chunk = idxs[start:start + max_pack]
             try:
-                with ResourceProfiler(gpu=dev.type == "cuda") as prof:
+                with flush_denormals(dev), ResourceProfiler(gpu=dev.type == "cuda") as prof:
                     inp = _inputs(task, checked[chunk[0]], dev)
                     inp.X = {s: x.to(dev) for s, x in inp.X.items()}
                     inp.y = {s: v.to(dev) for s, v in inp.y.items()}
