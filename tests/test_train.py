@@ -277,3 +277,13 @@ def test_seed_grid_packed_vs_solo_on_digits(digits):
     diffs = [abs(p.val_accuracy - s.val_accuracy) for p, s in zip(packed, solo) if p.ok and s.ok]
     assert len(diffs) > 400
     assert sum(diffs) / len(diffs) < 0.03
+
+
+def test_denormals_are_not_flushed_outside_training():
+    "Flushing denormals is process-wide state: the trainer turns it on only while it trains."
+    from metahpo_kit.tasks import load_task
+    from metahpo_kit.train import Budget, fit
+    tiny = torch.tensor([1e-40], dtype=torch.float32)    # subnormal in float32
+    fit(load_task("wine"), {"lr": 0.01, "batch_size": 32, "layers": 2, "units": 16, "optimizer": "adam",
+                            "dropout": 0.0}, budget=Budget(epochs=1))
+    assert (tiny * 1.0).item() != 0.0
