@@ -19,7 +19,7 @@ import pandas as pd
 import psutil
 import torch
 
-from metahpo_kit.benchmark import (default_methods, markdown_table, paired, plot_regret, reseeded, run_benchmark,
+from metahpo_kit.benchmark import (default_methods, maml_method, markdown_table, paired, plot_regret, run_benchmark,
                                    summarize, time_to_within)
 from metahpo_kit.metadata import load_shipped
 
@@ -43,12 +43,7 @@ def main(argv=None):
     md = load_shipped()
     methods = default_methods()
     if "maml" in args.methods:
-        from metahpo_kit.maml import MAMLTuner
-
-        def maml(space, train, epochs):
-            fitted = MAMLTuner(space, epochs=epochs, n_steps=args.maml_steps, random_state=0).fit(train)
-            return lambda seed: reseeded(fitted, seed)
-        methods["maml"] = maml
+        methods["maml"] = maml_method(n_steps=args.maml_steps)
     methods = {m: methods[m] for m in args.methods}
     t0 = time.time()
     res = run_benchmark(methods, md, tasks=args.tasks, mode="live", n_trials=args.trials, epochs=args.epochs,

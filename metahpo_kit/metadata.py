@@ -9,7 +9,7 @@ __all__ = ['FORMAT_VERSION', 'CURVES', 'SCORES', 'REQUIRED', 'SHIPPED', 'row_fro
            'parse_task_id', 'distinct_sample', 'build_metadataset', 'load_shipped', 'TabularObjective',
            'random_search_expected_best', 'task_report']
 
-# %% ../nbs/06_metadata.ipynb #16cfe7c1
+# %% ../nbs/06_metadata.ipynb #514c599f
 import glob
 import json
 import math
@@ -28,7 +28,7 @@ from .tasks import META_FEATURES, load_task, meta_features
 from .train import Budget, TrialResult, fit_many
 from .tuners import Objective, config_key
 
-# %% ../nbs/06_metadata.ipynb #78cf048a
+# %% ../nbs/06_metadata.ipynb #3e46de09
 FORMAT_VERSION = 1
 CURVES = ("val_acc", "val_loss", "train_loss")
 SCORES = ("val_accuracy", "test_accuracy", "test_f1", "cost_s")
@@ -50,7 +50,7 @@ def row_from_result(task_id: str, modality: str, mf: dict, space: SearchSpace, r
                 "reason": result.reason, "kit_version": metahpo_kit.__version__})
     return row
 
-# %% ../nbs/06_metadata.ipynb #44dc1809
+# %% ../nbs/06_metadata.ipynb #be24b2f6
 class MetaDataset:
     "Evaluations of configs on tasks: one row per (task, config, seed), with curves, scores, cost, meta-features."
 
@@ -98,7 +98,7 @@ class MetaDataset:
             raise KeyError(f"no task {task!r} in this meta-dataset; it has {self.tasks[:10]}{'...' if len(self.tasks) > 10 else ''}")
         return {c[len("mf."):]: float(df[c].iloc[0]) for c in self.mf_cols}
 
-# %% ../nbs/06_metadata.ipynb #ba8e95d9
+# %% ../nbs/06_metadata.ipynb #e0e26876
 REQUIRED = ("task", "seed", "epochs", "val_accuracy", "status")
 
 
@@ -124,7 +124,7 @@ def _check_rows(self, df: pd.DataFrame) -> pd.DataFrame:
 
 MetaDataset._check_rows = _check_rows
 
-# %% ../nbs/06_metadata.ipynb #470625be
+# %% ../nbs/06_metadata.ipynb #c06e9a44
 def _table(df: pd.DataFrame, space: SearchSpace) -> pa.Table:
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(table.schema.metadata or {})
@@ -254,7 +254,7 @@ MetaDataset.append = _append
 MetaDataset.merge = _merge
 MetaDataset.filter = _filter
 
-# %% ../nbs/06_metadata.ipynb #e3f4ed91
+# %% ../nbs/06_metadata.ipynb #fc1bad00
 def _at_epoch(curve, epochs: int | None, final):
     "Validation accuracy after `epochs` epochs (the final value when None or beyond the curve)."
     if epochs is None or curve is None or len(curve) == 0:
@@ -289,7 +289,7 @@ def _scores(self, epochs: int | None = None, tasks=None) -> pd.DataFrame:
 
 MetaDataset.scores = _scores
 
-# %% ../nbs/06_metadata.ipynb #91aae2f3
+# %% ../nbs/06_metadata.ipynb #a34a678f
 def _task_arrays(self, epochs: int | None = None) -> dict:
     "`{task: (X (n, d) configs in [0,1]^d, y (n,) mean scores, mf (m,) meta-features)}`."
     table = self.scores(epochs)
@@ -304,7 +304,7 @@ def _task_arrays(self, epochs: int | None = None) -> dict:
 
 MetaDataset.task_arrays = _task_arrays
 
-# %% ../nbs/06_metadata.ipynb #80ed8b5e
+# %% ../nbs/06_metadata.ipynb #d936bcda
 def infer_space(df: pd.DataFrame, cols: list) -> SearchSpace:
     "A search space covering the values of `cols` in `df`."
     params = []
@@ -357,7 +357,7 @@ def _from_frame(cls, df: pd.DataFrame,            # one row an evaluation
 
 MetaDataset.from_frame = classmethod(_from_frame)
 
-# %% ../nbs/06_metadata.ipynb #7bd09b4f
+# %% ../nbs/06_metadata.ipynb #b0464e04
 def parse_task_id(task_id: str) -> tuple:
     "(`name`, load_task kwargs, config extras) from `name@key=value,...`."
     name, _, rest = task_id.partition("@")
@@ -454,17 +454,16 @@ def build_metadataset(tasks: list,                      # task ids (names or var
     return ds
 
 
-SHIPPED = Path(__file__).parent / "data" / "metadataset.parquet" if "__file__" in globals() else None
+SHIPPED = Path(metahpo_kit.__file__).parent / "data" / "metadataset.parquet"
 
 
 def load_shipped() -> MetaDataset:
     "The meta-dataset that ships inside the package (built by the command in its README)."
-    path = SHIPPED if SHIPPED is not None else Path(metahpo_kit.__file__).parent / "data" / "metadataset.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"the shipped meta-dataset {path} is missing from this installation")
-    return MetaDataset.load(path)
+    if not SHIPPED.exists():
+        raise FileNotFoundError(f"the shipped meta-dataset {SHIPPED} is missing from this installation")
+    return MetaDataset.load(SHIPPED)
 
-# %% ../nbs/06_metadata.ipynb #591b536e
+# %% ../nbs/06_metadata.ipynb #5a6612aa
 class TabularObjective(Objective):
     "An objective that looks up recorded results of one task of a meta-dataset (mean over seeds)."
 
@@ -502,7 +501,7 @@ class TabularObjective(Objective):
         return TrialResult(config=dict(config), status="ok", task=self.task, val_accuracy=float(score),
                            test_accuracy=float(test), epochs=epochs or 0, wall_s=float(cost), seed=seed)
 
-# %% ../nbs/06_metadata.ipynb #5ce2e620
+# %% ../nbs/06_metadata.ipynb #a0ca72bb
 def random_search_expected_best(scores,            # the task's scores, one per config
                                 k_max: int | None = None,  # up to this many trials (default: all)
                                ) -> np.ndarray:
@@ -521,7 +520,7 @@ def random_search_expected_best(scores,            # the task's scores, one per 
         out[k - 1] = float(np.sum(np.exp(logp) * s))
     return out
 
-# %% ../nbs/06_metadata.ipynb #cb4b634e
+# %% ../nbs/06_metadata.ipynb #bb02205a
 def task_report(md: MetaDataset,        # the meta-dataset
                 epochs: int | None = None,  # the budget to read the scores at (None: the recorded final epoch)
                 defaults: dict | None = None,  # name -> config of the manual defaults to rank
