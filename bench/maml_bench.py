@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from metahpo_kit.benchmark import base_dataset
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.metadata import MetaDataset, random_search_expected_best, SHIPPED
 from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner
@@ -34,18 +35,23 @@ MAML_VARIANTS = {
 }
 
 
+def same_data(md, task):
+    "The held-out task and every task of the meta-dataset drawn from the same data (its variants): left out of training."
+    return [t for t in md.tasks if base_dataset(t) == base_dataset(task)]
+
+
 def make(method, md, task, seed, epochs, maml_kw):
     "A fitted tuner for `method`, trained on every task but `task`; (tuner, fit seconds)."
     t0 = time.perf_counter()
     if method == "portfolio":
-        tuner = PortfolioTuner(md.space, epochs=epochs, random_state=seed).fit(md, exclude_tasks=[task])
+        tuner = PortfolioTuner(md.space, epochs=epochs, random_state=seed).fit(md, exclude_tasks=same_data(md, task))
     elif method == "similarity":
-        tuner = SimilarityTuner(md.space, epochs=epochs, random_state=seed).fit(md, exclude_tasks=[task])
+        tuner = SimilarityTuner(md.space, epochs=epochs, random_state=seed).fit(md, exclude_tasks=same_data(md, task))
     elif method == "tpe":
         tuner = TPETuner(md.space, random_state=seed)
     elif method in MAML_VARIANTS:
         kw = {**maml_kw, **MAML_VARIANTS[method]}
-        tuner = MAMLTuner(md.space, epochs=epochs, random_state=seed, **kw).fit(md, exclude_tasks=[task])
+        tuner = MAMLTuner(md.space, epochs=epochs, random_state=seed, **kw).fit(md, exclude_tasks=same_data(md, task))
         tuner.set_task(meta_features=md.meta_features(task))
     else:
         raise ValueError(f"method={method!r} unknown")
