@@ -18,7 +18,8 @@ from .tasks import EMBEDDED_TASKS, load_task, summarize_tasks, task_table
 from .train import Budget
 from .tuners import TUNERS, make_tuner, tune
 from .metadata import MetaDataset, build_metadataset, load_shipped, task_report
-from .benchmark import default_methods, markdown_table, paired, plot_regret, run_benchmark, summarize
+from .benchmark import (default_methods, maml_method, markdown_table, paired, plot_regret, run_benchmark,
+                                   summarize)
 
 # %% ../nbs/10_cli.ipynb #1ea06d08
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -81,7 +82,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     tasks = list(rep[~rep["too_flat"]]["task"]) if not args.tasks else args.tasks
     seeds = tuple(range(3 if args.quick else args.seeds))
     n_trials = min(args.trials, 20) if args.quick else args.trials
-    methods = default_methods()
+    methods = {**default_methods(), "maml": maml_method(n_steps=args.maml_steps)}
     if args.methods:
         unknown = [m for m in args.methods if m not in methods]
         if unknown:
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=2, help="the training budget of a trial, in epochs")
     p.add_argument("--trials", type=int, default=20, help="trials per run")
     p.add_argument("--seeds", type=int, default=5, help="runs per (method, task)")
+    p.add_argument("--maml-steps", type=int, default=300, help="MAML's outer steps of meta-training per held-out task")
     p.add_argument("--out", default="benchmark_results", help="folder for the CSV files and the plot")
     p.set_defaults(func=cmd_benchmark)
     return parser
