@@ -20,7 +20,7 @@ import psutil
 import torch
 
 from metahpo_kit.benchmark import (add_regret, default_methods, maml_method, markdown_table, paired, plot_regret,
-                                   run_benchmark, summarize, time_to_within)
+                                   resources, run_benchmark, summarize, time_to_within)
 from metahpo_kit.metadata import load_shipped
 from metahpo_kit.tasks import TASKS as CATALOGUE
 
@@ -87,6 +87,13 @@ def main(argv=None):
               "| method | trials | seconds of training | runs that got there |", "| --- | ---: | ---: | ---: |"]
     for r in time_to_within(res, points=0.01).to_dict("records"):
         lines.append(f"| {r['method']} | {r['trials_median']:.0f} | {r['seconds_median']:.1f} | {r['reached']:.2f} |")
+    lines += ["", "## What the runs cost (all tasks)", "",
+              "| method | training s per run (median) | training s in all | peak RSS of a trial (MiB) | meta-training s "
+              "per held-out task (median) |", "| --- | ---: | ---: | ---: | ---: |"]
+    fit = res.groupby(["method", "task"], sort=False)["fit_s"].first().groupby("method", sort=False).median()
+    for r in resources(res).to_dict("records"):
+        lines.append(f"| {r['method']} | {r['run_seconds_median']:.1f} | {r['total_seconds']:.0f} | "
+                     f"{r['peak_rss_mb']:.0f} | {fit[r['method']]:.1f} |")
     (out / "README.md").write_text("\n".join(lines) + "\n")
     ax = plot_regret(res)
     ax.figure.savefig(out / "live_regret.png", dpi=120, bbox_inches="tight")

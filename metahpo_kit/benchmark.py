@@ -6,8 +6,8 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/benchmark.html.md"""
 
 # %% auto #0
 __all__ = ['reseeded', 'default_methods', 'maml_method', 'simulate', 'run_seed_for', 'base_dataset', 'run_benchmark',
-           'add_regret', 'at_k', 'summarize', 'paired', 'time_to_within', 'markdown_table', 'plot_regret', 'plot_ranks',
-           'plot_per_task']
+           'add_regret', 'at_k', 'summarize', 'paired', 'time_to_within', 'resources', 'markdown_table', 'plot_regret',
+           'plot_ranks', 'plot_per_task']
 
 # %% ../nbs/08_benchmark.ipynb #2aab970c
 import copy
@@ -78,7 +78,7 @@ def simulate(tuner,                 # a kit tuner (fitted if it learns)
     if isinstance(budget, int):
         budget = Budget(epochs=budget)
     history, rows = [], []
-    best_val, best_test, elapsed = -np.inf, np.nan, 0.0
+    best_val, best_test, best_f1, elapsed = -np.inf, np.nan, np.nan, 0.0
     for i in range(n_trials):
         try:
             config, epochs = tuner.propose(history)
@@ -92,12 +92,14 @@ def simulate(tuner,                 # a kit tuner (fitted if it learns)
         tuner.tell(config, res)
         history.append(Observation(config, res.val_accuracy if ok else None, "ok" if ok else "failed", epochs))
         if ok and res.val_accuracy > best_val:
-            best_val, best_test = float(res.val_accuracy), res.test_accuracy
+            best_val, best_test, best_f1 = float(res.val_accuracy), res.test_accuracy, res.test_f1
         elapsed += float(res.wall_s or wall)
+        profile = getattr(res, "profile", None) or {}
         rows.append({"trial": i + 1, "config": config_key(config), "epochs": epochs, "status": res.status,
                      "val": res.val_accuracy if ok else np.nan, "test": res.test_accuracy if ok else np.nan,
                      "best_val": best_val if np.isfinite(best_val) else np.nan, "best_test": best_test,
-                     "elapsed_s": elapsed})
+                     "best_test_f1": np.nan if best_f1 is None else best_f1, "elapsed_s": elapsed,
+                     "peak_rss_mb": profile.get("peak_rss_mb", np.nan)})
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_benchmark.ipynb #6b680e6b
@@ -269,6 +271,16 @@ def time_to_within(df: pd.DataFrame, points: float = 0.01, metadataset: MetaData
     t = pd.DataFrame(rows)
     return t.groupby("method").agg(trials_median=("trials", "median"), seconds_median=("seconds", "median"),
                                    reached=("trials", lambda x: float(x.notna().mean()))).reset_index()
+
+
+def resources(df: pd.DataFrame) -> pd.DataFrame:
+    """Per method: the training seconds of a whole run (median and total over runs) and the peak memory of its trials
+    (the largest peak RSS seen, in MiB; NaN in tabular mode, where nothing is trained)."""
+    runs = df.groupby(["method", "task", "seed"], sort=False).agg(seconds=("elapsed_s", "max"),
+                                                                  peak_rss_mb=("peak_rss_mb", "max"))
+    return runs.groupby("method", sort=False).agg(run_seconds_median=("seconds", "median"),
+                                                  total_seconds=("seconds", "sum"),
+                                                  peak_rss_mb=("peak_rss_mb", "max")).reset_index()
 
 
 def markdown_table(summary: pd.DataFrame, ks=(1, 5, 10), metric: str = "regret") -> str:
