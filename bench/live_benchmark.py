@@ -19,13 +19,14 @@ import pandas as pd
 import psutil
 import torch
 
+from live_tables import main as live_tables   # bench/live_tables.py, beside this script
 from metahpo_kit.benchmark import (add_regret, default_methods, maml_method, markdown_table, paired, plot_regret,
                                    resources, run_benchmark, summarize, time_to_within)
 from metahpo_kit.metadata import load_shipped
 from metahpo_kit.tasks import TASKS as CATALOGUE
 
-TASKS = ["titanic", "adult@max_train=3000", "mnist@max_train=2000,max_test=2000",
-         "cifar10@max_train=2000,max_test=1000", "imdb@arch=transformer,max_train=2000,max_test=1000",
+TASKS = ["titanic", "adult@max_train=3000", "mnist@max_train=1000,max_test=2000",
+         "cifar10@max_train=1000,max_test=1000", "imdb@arch=transformer,max_train=2000,max_test=1000",
          "ag_news@arch=transformer,max_train=3000"]
 
 
@@ -36,10 +37,22 @@ def main(argv=None):
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=None, help="also stop a trial's training after this many seconds")
     ap.add_argument("--maml-steps", type=int, default=300)
     ap.add_argument("--exclude", nargs="*", default=[], help="meta-dataset tasks left out of meta-training")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="DIR",
+                    help="no training: write the report of the runs in these folders (parts of one benchmark run "
+                         "side by side in several processes) to --out")
     ap.add_argument("--out", default="bench/results/live")
     args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.merge:
+        parts = [Path(d) for d in args.merge]
+        res = pd.concat([pd.read_csv(d / "live_rows.csv") for d in parts], ignore_index=True)
+        runs = [json.loads((d / "run.json").read_text()) for d in parts]
+        res.to_csv(out / "live_rows.csv", index=False)
+        return report(res, runs, out)
     md = load_shipped()
     absent = sorted(set(args.exclude) - set(md.tasks))
     if absent:
@@ -51,36 +64,44 @@ def main(argv=None):
     methods = {m: methods[m] for m in args.methods}
     t0 = time.time()
     res = run_benchmark(methods, md, tasks=args.tasks, mode="live", n_trials=args.trials, epochs=args.epochs,
-                        seeds=tuple(range(args.seeds)))
-    wall = time.time() - t0
+                        seeds=tuple(range(args.seeds)), seconds=args.seconds)
     # one reference for every task: the best and worst validation accuracy seen in this run (the meta-dataset holds
     # some of these task ids, over another set of configs and seeds, so its extremes would not compare across tasks)
     res = add_regret(res, None, args.epochs)
     res["modality"] = res["task"].map(lambda t: CATALOGUE[t.split("@")[0]].modality)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     res.to_csv(out / "live_rows.csv", index=False)
-    ks = tuple(k for k in (1, 5, 10) if k <= args.trials)
-    lines = ["# Live benchmark", "",
-             f"Command: `python bench/live_benchmark.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
-             f"Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, torch {torch.__version__}, "
-             f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'}; "
-             f"wall {wall / 60:.1f} min; meta-dataset: {len(md.tasks)} tasks.", "",
-             f"Held-out tasks: {', '.join(args.tasks)}; {args.trials} trials of {args.epochs} epochs each; seeds "
-             f"0..{args.seeds - 1}. Regret is normalised by the best and worst validation accuracy seen in this run "
-             "on each task, the same for every method. The transfer methods learn from the shipped meta-dataset "
-             "minus every task drawn from the held-out task's data (its variants included).", ""]
+    run = {"command": "python bench/live_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "machine": f"{platform.platform()}, {psutil.cpu_count()} CPUs, torch {torch.__version__}, "
+                      f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'}",
+           "wall_s": time.time() - t0, "metadataset_tasks": len(md.tasks), "tasks": args.tasks,
+           "trials": args.trials, "epochs": args.epochs, "seconds": args.seconds, "seeds": args.seeds}
+    (out / "run.json").write_text(json.dumps(run, indent=1))
+    return report(res, [run], out)
+
+
+def report(res: pd.DataFrame, runs: list, out: Path):
+    "Write README.md (tables) and live_regret.png for the rows of one benchmark run (in one or more processes)."
+    methods = list(dict.fromkeys(res["method"]))
+    trials = int(res["trial"].max())
+    ks = tuple(k for k in (1, 5, 10) if k <= trials)
+    r0 = runs[0]
+    limit = f"{r0['epochs']} epochs" + (f" or {r0['seconds']:g} s of training, whichever comes first"
+                                         if r0.get("seconds") else "")
+    lines = ["# Live benchmark", ""]
+    lines += [f"Command: `{r['command']}` (wall {r['wall_s'] / 60:.1f} min)  " for r in runs]
+    lines += [f"Machine: {r0['machine']}; meta-dataset: {r0['metadataset_tasks']} tasks"
+              + (f"; the {len(runs)} commands ran side by side, one process each." if len(runs) > 1 else "."), "",
+              f"Held-out tasks: {', '.join(dict.fromkeys(res['task']))}; {trials} trials per run, each trial limited to "
+              f"{limit}; seeds 0..{r0['seeds'] - 1}. Regret is normalised by the best and worst validation accuracy "
+              "seen in this run on each task, the same for every method. The transfer methods learn from the shipped "
+              "meta-dataset minus every task drawn from the held-out task's data (its variants included).", ""]
     lines += ["## Normalised regret, all tasks (mean [95% bootstrap CI over tasks])", "",
               markdown_table(summarize(res, ks=ks), ks=ks), ""]
     for modality, g in res.groupby("modality"):
         s = summarize(g, ks=ks)
-        lines += [f"## {modality}: regret and test accuracy", "",
-                  markdown_table(s, ks=ks), "",
-                  "| method | " + " | ".join(f"test acc k={k}" for k in ks) + " |",
-                  "| --- |" + " ---: |" * len(ks)]
-        for m, gm in s.groupby("method", sort=False):
-            lines.append(f"| {m} | " + " | ".join(f"{gm[gm.k == k]['test_mean'].iloc[0]:.4f}" for k in ks) + " |")
-        lines.append("")
+        lines += [f"## {modality}: normalised regret (mean [95% bootstrap CI over tasks])", "",
+                  markdown_table(s, ks=ks), ""]
+    lines += ["Test accuracy by modality and by task, with intervals over runs and seeds: [tables.md](tables.md).", ""]
     if "random" in methods:
         lines += ["## Paired per task vs random (wins/ties/losses, tie = 0.01 regret)", ""]
         for m in methods:
@@ -100,6 +121,7 @@ def main(argv=None):
         lines.append(f"| {r['method']} | {r['run_seconds_median']:.1f} | {r['total_seconds']:.0f} | "
                      f"{r['peak_rss_mb']:.0f} | {fit[r['method']]:.1f} |")
     (out / "README.md").write_text("\n".join(lines) + "\n")
+    live_tables(["--rows", str(out / "live_rows.csv"), "--out", str(out / "tables.md"), "--ks", *map(str, ks)])
     ax = plot_regret(res)
     ax.figure.savefig(out / "live_regret.png", dpi=120, bbox_inches="tight")
     print("\n".join(lines))

@@ -38,6 +38,8 @@ def main(argv=None):
                   + " | ".join(f"test acc k={k}" for k in args.ks) + " |",
                   "| --- |" + " ---: |" * (2 * len(args.ks))]
         for m in methods:
+            if not (g["method"] == m).any():
+                continue
             cells = []
             for col in ("regret", "best_test"):
                 for k in args.ks:
@@ -52,6 +54,8 @@ def main(argv=None):
                   + " | ".join(f"val acc k={k}" for k in args.ks) + " |",
                   "| --- |" + " ---: |" * (2 * len(args.ks))]
         for m in methods:
+            if not (g["method"] == m).any():
+                continue
             cells = []
             for col in ("best_test", "best_val"):
                 for k in args.ks:

@@ -129,12 +129,15 @@ def run_benchmark(methods: dict,                     # name -> method (see `defa
                   holdout: str = "leave-one-task-out",  # or "none": the methods learn from every task
                   progress: bool = True,             # a tqdm progress bar
                   load_kwargs: dict | None = None,   # live mode: passed to load_task (e.g. max_train)
+                  seconds: float | None = None,      # live mode: also stop a trial's training after this many seconds
                  ) -> pd.DataFrame:
     "Every method on every held-out task and seed: one row per (method, task, seed, trial)."
     if mode not in ("tabular", "live"):
         raise ValueError(f"mode={mode!r} is not one of ['tabular', 'live']")
     if holdout not in ("leave-one-task-out", "none"):
         raise ValueError(f"holdout={holdout!r} is not one of ['leave-one-task-out', 'none']")
+    if seconds is not None and mode != "live":
+        raise ValueError("seconds limits live training; tabular mode looks recorded epochs up (use mode='live')")
     tasks = list(tasks) if tasks is not None else metadataset.tasks
     if mode == "tabular":
         missing = [t for t in tasks if t not in metadataset.tasks]
@@ -168,7 +171,7 @@ def run_benchmark(methods: dict,                     # name -> method (see `defa
                 tuner = per_seed(run_seed_for(task, seed))
                 if hasattr(tuner, "set_task"):   # tuners that use the task's meta-features (MAML) are told them
                     tuner.set_task(meta_features=task_mf)
-                df = simulate(tuner, objective, n_trials, seed=seed, budget=Budget(epochs=epochs))
+                df = simulate(tuner, objective, n_trials, seed=seed, budget=Budget(epochs=epochs, seconds=seconds))
                 df.insert(0, "seed", seed)
                 df.insert(0, "task", task)
                 df.insert(0, "method", method)
