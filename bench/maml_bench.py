@@ -217,7 +217,7 @@ def main():
                       f"{regret(curve[0]):.3f} {regret(curve[4]):.3f} {regret(curve[-1]):.3f}  fit {fit_s:.1f}s "
                       f"ask {1000 * ask_s:.1f}ms", flush=True)
     df = pd.read_csv(csv)
-    df = df[df.k.isin(KS)]
+    df = df[df.k.isin(KS) & df.method.isin(a.methods)]   # the methods asked for (the CSV may hold more)
     md_text = summarise(df)
     cmd = "METAHPO_THREADS=1 OMP_NUM_THREADS=1 python bench/maml_bench.py " + " ".join(os.sys.argv[1:])
     header = (f"# MAML tuner: leave-one-task-out, epochs={a.epochs}\n\n`{cmd}`\n\nMeta-dataset: {a.metadata} "
