@@ -126,7 +126,7 @@ def test_rebuilt_slice_matches_the_shipped_numbers(tmp_path):
     b = sub.scores()
     b = b[[config_key({n: r[f"config.{n}"] for n in SEED_SPACE.names}) in keyset for r in b.to_dict("records")]]
     b = b.set_index(["task", *sub.config_cols])
-    joined = a.join(b, lsuffix="_new", rsuffix="_shipped", how="inner")
+    joined = a.merge(b, left_index=True, right_index=True, suffixes=("_new", "_shipped"), how="inner")
     assert len(joined) == len(tasks) * 6
     noise = task_report(sub).set_index("task")["noise"]
     # two means over the same seeds differ by about one seed deviation of the config: allow three, at least the task's
