@@ -220,7 +220,7 @@ def main():
     df = df[df.k.isin(KS) & df.method.isin(a.methods)]   # the methods asked for (the CSV may hold more)
     md_text = summarise(df)
     cmd = "METAHPO_THREADS=1 OMP_NUM_THREADS=1 python bench/maml_bench.py " + " ".join(os.sys.argv[1:])
-    header = (f"# MAML tuner: leave-one-task-out, epochs={a.epochs}\n\n`{cmd}`\n\nMeta-dataset: {a.metadata} "
+    header = (f"# MAML tuner: leave-one-task-out, epochs={a.epochs}\n\n`{cmd}`\n\nMeta-dataset: {os.path.relpath(a.metadata)} "
               f"({len(md.tasks)} tasks: {', '.join(md.tasks)}); held out: {df.task.nunique()} tasks; seeds "
               f"{sorted(df.seed.unique().tolist())}; MAML arguments {maml_kw or 'defaults'}.\n\n")
     fit = df[df.fit_s > 0].groupby("method")[["fit_s", "ask_ms"]].median().round(2)
