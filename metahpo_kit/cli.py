@@ -82,7 +82,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     tasks = list(rep[~rep["too_flat"]]["task"]) if not args.tasks else args.tasks
     seeds = tuple(range(3 if args.quick else args.seeds))
     n_trials = min(args.trials, 20) if args.quick else args.trials
-    methods = {**default_methods(), "maml": maml_method(n_steps=args.maml_steps)}
+    maml_steps = args.maml_steps or (100 if args.quick else 300)
+    methods = {**default_methods(), "maml": maml_method(n_steps=maml_steps)}
     if args.methods:
         unknown = [m for m in args.methods if m not in methods]
         if unknown:
@@ -151,14 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_build_metadata)
 
     p = sub.add_parser("benchmark", help="tuners side by side, leave-one-task-out, on a meta-dataset")
-    p.add_argument("--quick", action="store_true", help="3 seeds, at most 20 trials: a few minutes on 2 CPUs")
+    p.add_argument("--quick", action="store_true", help="3 seeds, at most 20 trials, MAML at 100 outer steps: a few minutes on 2 CPUs")
     p.add_argument("--metadata", default=None, help="a meta-dataset file or folder (default: the shipped one)")
     p.add_argument("--tasks", nargs="+", default=None, help="held-out tasks (default: every task not too flat)")
     p.add_argument("--methods", nargs="+", default=None, help="methods (default: all)")
     p.add_argument("--epochs", type=int, default=2, help="the training budget of a trial, in epochs")
     p.add_argument("--trials", type=int, default=20, help="trials per run")
     p.add_argument("--seeds", type=int, default=5, help="runs per (method, task)")
-    p.add_argument("--maml-steps", type=int, default=300, help="MAML's outer steps of meta-training per held-out task")
+    p.add_argument("--maml-steps", type=int, default=None,
+                   help="MAML's outer steps of meta-training per held-out task (default 300; 100 with --quick)")
     p.add_argument("--out", default="benchmark_results", help="folder for the CSV files and the plot")
     p.set_defaults(func=cmd_benchmark)
     return parser
