@@ -40,9 +40,9 @@ def test_bad_input_exits_with_a_message():
 
 def test_tune_titanic_resumes_after_ctrl_c(tmp_path, data_dir):
     db = tmp_path / "studies.db"
-    # enough trials, long enough, that Ctrl-C after the third cannot come after the last (10 short titanic trials
-    # once finished in 1.3 s, between two polls, on a loaded machine)
-    n = 40
+    # trials long enough that Ctrl-C after the third cannot come after the last (10 trials of 3 epochs once all
+    # finished in 1.3 s, between two polls, on a loaded machine)
+    n = 10
     cmd = METAHPO + ["tune", "--task", "titanic", "--tuner", "random", "--trials", str(n), "--epochs", "20",
                      "--storage", f"sqlite:///{db}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
