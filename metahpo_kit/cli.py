@@ -18,8 +18,8 @@ from .tasks import EMBEDDED_TASKS, load_task, summarize_tasks, task_table
 from .train import Budget
 from .tuners import TUNERS, make_tuner, tune
 from .metadata import MetaDataset, build_metadataset, load_shipped, task_report
-from .benchmark import (default_methods, maml_method, markdown_table, paired, plot_regret, run_benchmark,
-                                   summarize)
+from .benchmark import default_methods, maml_method, markdown_table, paired, plot_regret
+from .benchmark import run_benchmark, summarize
 
 # %% ../nbs/10_cli.ipynb #1ea06d08
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_build_metadata)
 
     p = sub.add_parser("benchmark", help="tuners side by side, leave-one-task-out, on a meta-dataset")
-    p.add_argument("--quick", action="store_true", help="3 seeds, at most 20 trials, MAML at 100 outer steps: a few minutes on 2 CPUs")
+    p.add_argument("--quick", action="store_true",
+                   help="3 seeds, at most 20 trials, MAML at 100 outer steps: a few minutes on 2 CPUs")
     p.add_argument("--metadata", default=None, help="a meta-dataset file or folder (default: the shipped one)")
     p.add_argument("--tasks", nargs="+", default=None, help="held-out tasks (default: every task not too flat)")
     p.add_argument("--methods", nargs="+", default=None, help="methods (default: all)")
