@@ -45,7 +45,11 @@ def test_tune_titanic_resumes_after_ctrl_c(tmp_path, data_dir):
     n = 10
     cmd = METAHPO + ["tune", "--task", "titanic", "--tuner", "random", "--trials", str(n), "--epochs", "20",
                      "--storage", f"sqlite:///{db}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the child gets SIGINT's default disposition, as a command started at a terminal does: a child inherits an
+    # ignored SIGINT (from a test run started in the background by a script), and Python then installs no
+    # KeyboardInterrupt handler, so Ctrl-C would be ignored and the run would end normally with 0
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while _finished(db) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
