@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import wilcoxon
 
 from metahpo_kit.benchmark import base_dataset
 from metahpo_kit.maml import MAMLTuner
@@ -90,7 +91,8 @@ def summarise(df: pd.DataFrame, baselines=("portfolio", "similarity"), tie=0.01)
     for b in baselines:
         if b not in methods:
             continue
-        lines.append(f"\nPaired per-task wins/ties/losses vs **{b}** (lower regret wins; tie: |difference| <= {tie}):\n")
+        lines.append(f"\nPaired per-task wins/ties/losses vs **{b}** (lower regret wins; tie: |difference| <= {tie}; "
+                     "Δ: mean difference; p: two-sided Wilcoxon signed-rank test over tasks):\n")
         lines.append("| method | " + " | ".join(f"k={k}" for k in KS) + " |")
         lines.append("|---|" + "---|" * len(KS))
         wide = per_task.pivot_table(index=["task", "k"], columns="method", values="regret").reset_index()
@@ -101,7 +103,9 @@ def summarise(df: pd.DataFrame, baselines=("portfolio", "similarity"), tie=0.01)
             for k in KS:
                 w = wide[wide.k == k]
                 d = (w[m] - w[b]).dropna()
-                cells.append(f"{(d < -tie).sum()}/{(d.abs() <= tie).sum()}/{(d > tie).sum()} (Δ {d.mean():+.3f})")
+                p = wilcoxon(d).pvalue if (d != 0).any() else 1.0
+                cells.append(f"{(d < -tie).sum()}/{(d.abs() <= tie).sum()}/{(d > tie).sum()} (Δ {d.mean():+.3f}, "
+                             f"p {p:.2g})")
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
