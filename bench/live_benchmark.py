@@ -3,12 +3,14 @@
 Every task here is held out of meta-training: the transfer methods (portfolio, similarity, MAML) learn from the
 shipped meta-dataset without any task of the same dataset. Same seeds for every method.
 
-    python bench/live_benchmark.py                       # the committed run (see bench/results/live/README.md)
+    python bench/live_benchmark.py --jobs 2 --seconds 10  # the committed run (see bench/results/live/README.md)
     python bench/live_benchmark.py --trials 3 --seeds 1 --tasks titanic --out /tmp/live   # a smoke run
 """
 import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,19 +42,15 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=None, help="also stop a trial's training after this many seconds")
     ap.add_argument("--maml-steps", type=int, default=300)
     ap.add_argument("--exclude", nargs="*", default=[], help="meta-dataset tasks left out of meta-training")
-    ap.add_argument("--merge", nargs="+", default=None, metavar="DIR",
-                    help="no training: write the report of the runs in these folders (parts of one benchmark run "
-                         "side by side in several processes) to --out")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="processes side by side, one torch thread each; the tasks are dealt out in turn (the default "
+                         "order alternates cheap and costly ones) and the parts merged into --out")
     ap.add_argument("--out", default="bench/results/live")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.merge:
-        parts = [Path(d) for d in args.merge]
-        res = pd.concat([pd.read_csv(d / "live_rows.csv") for d in parts], ignore_index=True)
-        runs = [json.loads((d / "run.json").read_text()) for d in parts]
-        res.to_csv(out / "live_rows.csv", index=False)
-        return report(res, runs, out)
+    if args.jobs > 1:
+        return run_parts(args, argv if argv is not None else sys.argv[1:], out)
     md = load_shipped()
     absent = sorted(set(args.exclude) - set(md.tasks))
     if absent:
@@ -79,8 +77,33 @@ def main(argv=None):
     return report(res, [run], out)
 
 
-def report(res: pd.DataFrame, runs: list, out: Path):
-    "Write README.md (tables) and live_regret.png for the rows of one benchmark run (in one or more processes)."
+def run_parts(args, argv: list, out: Path):
+    "Run the tasks as `--jobs` processes (each this command on its share of the tasks) and merge their results."
+    groups = [args.tasks[i::args.jobs] for i in range(args.jobs) if args.tasks[i::args.jobs]]
+    rest, skip = [], False
+    for a in argv:   # this command's own arguments, less --tasks/--jobs/--out (each part gets its own)
+        if a.startswith("--"):
+            skip = a.split("=")[0] in ("--tasks", "--jobs", "--out")
+        if not skip:
+            rest.append(a)
+    env = {**os.environ, "METAHPO_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    parts = [out / f"part{i + 1}" for i in range(len(groups))]
+    t0 = time.time()
+    procs = [subprocess.Popen([sys.executable, __file__, *rest, "--tasks", *g, "--out", str(d)], env=env)
+             for g, d in zip(groups, parts)]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        sys.exit(f"a part failed (exit codes {codes}); the parts that finished are in {out}/part*")
+    res = pd.concat([pd.read_csv(d / "live_rows.csv") for d in parts], ignore_index=True)
+    res.to_csv(out / "live_rows.csv", index=False)
+    runs = [json.loads((d / "run.json").read_text()) for d in parts]
+    whole = {"command": "python bench/live_benchmark.py " + " ".join(argv), "wall_s": time.time() - t0}
+    return report(res, runs, out, whole)
+
+
+def report(res: pd.DataFrame, runs: list, out: Path, whole: dict | None = None):
+    """Write README.md (tables) and live_regret.png for the rows of one benchmark run (in one or more processes;
+    `whole`: the command that started the parts, and its wall time)."""
     methods = list(dict.fromkeys(res["method"]))
     trials = int(res["trial"].max())
     ks = tuple(k for k in (1, 5, 10) if k <= trials)
@@ -88,9 +111,15 @@ def report(res: pd.DataFrame, runs: list, out: Path):
     limit = f"{r0['epochs']} epochs" + (f" or {r0['seconds']:g} s of training, whichever comes first"
                                          if r0.get("seconds") else "")
     lines = ["# Live benchmark", ""]
-    lines += [f"Command: `{r['command']}` (wall {r['wall_s'] / 60:.1f} min)  " for r in runs]
+    if whole:
+        lines += [f"Command: `{whole['command']}` (wall {whole['wall_s'] / 60:.1f} min), which ran these "
+                  f"{len(runs)} parts side by side, one process and one torch thread each:", ""]
+        lines += [f"- `{r['command']}` (wall {r['wall_s'] / 60:.1f} min)" for r in runs] + [""]
+    else:
+        lines += [f"Command: `{r['command']}` (wall {r['wall_s'] / 60:.1f} min)  " for r in runs]
     lines += [f"Machine: {r0['machine']}; meta-dataset: {r0['metadataset_tasks']} tasks"
-              + (f"; the {len(runs)} commands ran side by side, one process each." if len(runs) > 1 else "."), "",
+              + (f"; the {len(runs)} commands ran side by side, one process each." if len(runs) > 1 and not whole
+                 else "."), "",
               f"Held-out tasks: {', '.join(dict.fromkeys(res['task']))}; {trials} trials per run, each trial limited to "
               f"{limit}; seeds 0..{r0['seeds'] - 1}. Regret is normalised by the best and worst validation accuracy "
               "seen in this run on each task, the same for every method. The transfer methods learn from the shipped "
