@@ -102,8 +102,8 @@ def run_parts(args, argv: list, out: Path):
 
 
 def report(res: pd.DataFrame, runs: list, out: Path, whole: dict | None = None):
-    """Write README.md (tables) and live_regret.png for the rows of one benchmark run (in one or more processes;
-    `whole`: the command that started the parts, and its wall time)."""
+    """Write README.md (tables) and live_regret.png for the rows of one benchmark run: one process (`runs`: its
+    run.json) or several (`runs`: the parts'; `whole`: the command that started them, and its wall time)."""
     methods = list(dict.fromkeys(res["method"]))
     trials = int(res["trial"].max())
     ks = tuple(k for k in (1, 5, 10) if k <= trials)
@@ -116,10 +116,8 @@ def report(res: pd.DataFrame, runs: list, out: Path, whole: dict | None = None):
                   f"{len(runs)} parts side by side, one process and one torch thread each:", ""]
         lines += [f"- `{r['command']}` (wall {r['wall_s'] / 60:.1f} min)" for r in runs] + [""]
     else:
-        lines += [f"Command: `{r['command']}` (wall {r['wall_s'] / 60:.1f} min)  " for r in runs]
-    lines += [f"Machine: {r0['machine']}; meta-dataset: {r0['metadataset_tasks']} tasks"
-              + (f"; the {len(runs)} commands ran side by side, one process each." if len(runs) > 1 and not whole
-                 else "."), "",
+        lines += [f"Command: `{r0['command']}` (wall {r0['wall_s'] / 60:.1f} min)  "]
+    lines += [f"Machine: {r0['machine']}; meta-dataset: {r0['metadataset_tasks']} tasks.", "",
               f"Held-out tasks: {', '.join(dict.fromkeys(res['task']))}; {trials} trials per run, each trial limited to "
               f"{limit}; seeds 0..{r0['seeds'] - 1}. Regret is normalised by the best and worst validation accuracy "
               "seen in this run on each task, the same for every method. The transfer methods learn from the shipped "
