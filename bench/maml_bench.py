@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import wilcoxon
 
-from metahpo_kit.benchmark import base_dataset
+from metahpo_kit.benchmark import base_dataset, paired
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.metadata import MetaDataset, random_search_expected_best, SHIPPED
 from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner
@@ -75,6 +74,7 @@ def simulate(tuner, table: dict, k_max: int) -> tuple:
 def summarise(df: pd.DataFrame, baselines=("portfolio", "similarity"), tie=0.01) -> str:
     "Markdown: mean normalised regret (sd over tasks) by method and k; paired W/T/L of every method vs baselines."
     per_task = df.groupby(["method", "task", "k"])["regret"].mean().reset_index()
+    runs = df.rename(columns={"k": "trial"})   # the kit's `paired` reads a run's k-th trial from "trial"
     lines = []
     methods = list(dict.fromkeys(df["method"]))
     ntask = per_task["task"].nunique()
@@ -95,17 +95,14 @@ def summarise(df: pd.DataFrame, baselines=("portfolio", "similarity"), tie=0.01)
                      "Δ: mean difference; p: two-sided Wilcoxon signed-rank test over tasks):\n")
         lines.append("| method | " + " | ".join(f"k={k}" for k in KS) + " |")
         lines.append("|---|" + "---|" * len(KS))
-        wide = per_task.pivot_table(index=["task", "k"], columns="method", values="regret").reset_index()
         for m in methods:
             if m == b:
                 continue
             cells = []
             for k in KS:
-                w = wide[wide.k == k]
-                d = (w[m] - w[b]).dropna()
-                p = wilcoxon(d).pvalue if (d != 0).any() else 1.0
-                cells.append(f"{(d < -tie).sum()}/{(d.abs() <= tie).sum()}/{(d > tie).sum()} (Δ {d.mean():+.3f}, "
-                             f"p {p:.2g})")
+                r = paired(runs, m, b, k=k, tie=tie)
+                p = 1.0 if np.isnan(r["p_wilcoxon"]) else r["p_wilcoxon"]   # NaN: no task differs
+                cells.append(f"{r['wins']}/{r['ties']}/{r['losses']} (Δ {r['mean_diff']:+.3f}, p {p:.2g})")
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
