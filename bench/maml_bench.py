@@ -31,7 +31,9 @@ MAML_VARIANTS = {
     "maml_fixed_lr": dict(learn_inner_lr=False),
     "multitask_finetune": dict(p_zero=1.0, learn_inner_lr=False),
     "maml_second_order": dict(first_order=False),
-    "maml_no_meta_features": dict(use_meta_features=False),
+    "maml_network_zero_shot": dict(zero_shot="network"),          # first pick from the network, not the prior
+    "maml_mf_inputs": dict(use_meta_features=True),               # the network sees the meta-features too
+    "maml_equal_weights": dict(bandwidth=float("inf")),           # the prior without meta-features: the mean config
 }
 
 
@@ -159,8 +161,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--methods", nargs="+",
-                    default=["random", "tpe", "portfolio", "similarity", "maml", "maml_zero_shot", "maml_fixed_lr",
-                             "multitask_finetune", "maml_second_order", "maml_no_meta_features"])
+                    default=["random", "tpe", "portfolio", "similarity", *MAML_VARIANTS])
     ap.add_argument("--ablation-seeds", type=int, nargs="+", default=None,
                     help="seeds for the maml_* ablations (default: --seeds)")
     ap.add_argument("--tasks", nargs="*", default=None, help="held-out tasks (default: all)")

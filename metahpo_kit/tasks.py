@@ -6,7 +6,7 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/tasks.html.md"""
 
 # %% auto #0
 __all__ = ['MODALITIES', 'EMBEDDED_LOADERS', 'TASKS', 'EMBEDDED_TASKS', 'SPLITS', 'CACHE_VERSION', 'META_FEATURES', 'TaskSpec',
-           'list_tasks', 'data_dir_default', 'locate', 'load_raw', 'valid_size', 'tabular_preprocessor',
+           'list_tasks', 'base_dataset', 'data_dir_default', 'locate', 'load_raw', 'valid_size', 'tabular_preprocessor',
            'VocabTokenizer', 'text_model_path', 'Task', 'cache_dir', 'load_task', 'meta_features',
            'meta_feature_vector', 'task_table', 'summarize_tasks']
 
@@ -136,6 +136,14 @@ def list_tasks(modality: str | None = None,  # only tasks of this modality; None
         raise ValueError(f"modality={modality!r} is not one of {list(MODALITIES)}")
     return [n for n, s in TASKS.items()
             if (modality is None or s.modality == modality) and (embedded is None or bool(s.embedded) == embedded)]
+
+
+def base_dataset(task_id: str) -> str:
+    """The dataset behind a task id (`adult@max_train=1000` -> `adult`; `mnist_5k` -> `mnist`, its catalogue entry says
+    it is drawn from the same data): leave-one-task-out holds out every task of the same base dataset."""
+    name = task_id.split("@", 1)[0]
+    spec = TASKS.get(name)
+    return spec.same_data_as if spec is not None and spec.same_data_as else name
 
 # %% ../nbs/01_tasks.ipynb #876c9174
 def data_dir_default() -> Path | None:

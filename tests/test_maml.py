@@ -11,8 +11,8 @@ import torch
 from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSamplerTestCase
 from scipy.stats import spearmanr
 
-from metahpo_kit.maml import (MAMLSampler, MAMLTuner, adapt, adapt_ensemble, episode_loss, init_params, rank_loss,
-                              surrogate)
+from metahpo_kit.maml import (BANDWIDTHS, MAMLSampler, MAMLTuner, adapt, adapt_ensemble, episode_loss, init_params,
+                              rank_loss, surrogate)
 from metahpo_kit.metadata import MetaDataset, TabularObjective
 from metahpo_kit.space import Categorical, Float, SEED_SPACE, SearchSpace
 from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
@@ -36,6 +36,14 @@ def fitted(syn=None) -> MAMLTuner:
         md = syn if syn is not None else synthetic_metadataset(8, seed=0)
         _FITTED["t"] = MAMLTuner(random_state=0).fit(md, exclude_tasks=["synth0"])
     return _FITTED["t"]
+
+
+def fitted_net(syn) -> MAMLTuner:
+    "The same with meta-features as network inputs and the network's zero-shot ranking."
+    if "net" not in _FITTED:
+        _FITTED["net"] = MAMLTuner(use_meta_features=True, zero_shot="network", random_state=0).fit(
+            syn, exclude_tasks=["synth0"])
+    return _FITTED["net"]
 
 
 def _tiny(seed=0):
@@ -111,7 +119,7 @@ def test_adaptation_lowers_support_loss():
 
 
 def test_zero_shot_ranks_a_synthetic_family_better_than_chance(syn):
-    tuner = fitted(syn)
+    tuner = fitted_net(syn)
     X, y, mf, keys = normalised_tasks(syn)["synth0"]
     z = tuner._task_vector(meta_features=syn.meta_features("synth0"))
     with torch.no_grad():
@@ -123,6 +131,30 @@ def test_zero_shot_ranks_a_synthetic_family_better_than_chance(syn):
     assert top10 > 0.8                                      # chance: the mean, about 0.45
     first = tuner.suggest([], meta_features=syn.meta_features("synth0"))[0]
     assert dict(zip(keys, y))[config_key(first)] > 0.8     # chance: the mean, about 0.45
+
+
+def test_prior_zero_shot_follows_the_meta_features(syn):
+    "The prior's first pick, each task of the family held out in turn, against the best config on average."
+    prior, mean = [], []
+    for t in syn.tasks:
+        _, y, _, keys = normalised_tasks(syn)[t]
+        table = dict(zip(keys, y))
+        tuner = MAMLTuner(n_steps=1, random_state=0).fit(syn, exclude_tasks=[t])
+        assert tuner.bandwidth_ in BANDWIDTHS and set(tuner.bandwidth_regret_) == set(BANDWIDTHS)
+        prior.append(table[config_key(tuner.suggest([], meta_features=syn.meta_features(t))[0])])
+        tuner.bandwidth_ = float("inf")
+        mean.append(table[config_key(tuner.suggest([], meta_features=syn.meta_features(t))[0])])
+    assert np.mean(prior) > np.mean(mean) + 0.2           # the shift meta-feature moves the best config
+    tuner = fitted(syn)
+    five = tuner.suggest([], task="synth3", n=5)
+    assert len({config_key(c) for c in five}) == 5
+    assert tuner.suggest([Observation(five[0], None, status="failed")], task="synth3")[0] == five[1]
+    tuner.bandwidth_, h = float("inf"), tuner.bandwidth_
+    try:
+        everyone = tuner.suggest([], task="synth3")
+    finally:
+        tuner.bandwidth_ = h
+    assert tuner.suggest([]) == everyone                    # an unknown task: every training task weighs the same
 
 
 def test_suggest_never_repeats_and_tune_gives_the_direct_loop(syn):
@@ -149,6 +181,10 @@ def test_save_load_round_trip(syn, tmp_path):
     other = SearchSpace((Float("lr", 1e-4, 1.0, log=True),))
     with pytest.raises(ValueError, match="saved for another search space"):
         MAMLTuner.load(tmp_path / "m.pt", space=other)
+    blob = torch.load(tmp_path / "m.pt", weights_only=False)
+    torch.save({**blob, "format": 1}, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="format 1, written before the zero-shot prior"):
+        MAMLTuner.load(tmp_path / "old.pt")
 
 
 def test_bad_input(syn):
@@ -165,6 +201,8 @@ def test_bad_input(syn):
         MAMLTuner().suggest([])
     with pytest.raises(ValueError, match="acquisition='ei'"):
         MAMLTuner(acquisition="ei", n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match=r"zero_shot='table' is not one of \['prior', 'network'\]"):
+        MAMLTuner(zero_shot="table", n_steps=1).fit(syn)
 
 
 SEED_DEFAULT_LIKE = dict(lr=0.01, batch_size=32, layers=2, units=128, optimizer="sgd", dropout=0.2)
@@ -180,6 +218,7 @@ def test_from_frame_continuous_space_without_meta_features():
     md = MetaDataset.from_frame(pd.DataFrame(rows), space=space)
     tuner = MAMLTuner(space, n_steps=30, n_candidates=300, random_state=0).fit(md)
     assert tuner.mf_names_ == []
+    assert tuner.prior_Y_ is None                                # no grid: the first pick is the network's
     hist = []
     for _ in range(3):
         c = tuner.ask(hist)
@@ -195,6 +234,7 @@ def test_update_keeps_learning(syn):
     before = {k: v.clone() for k, v in tuner.params_.items()}
     tuner.update(syn.filter(tasks=["synth0"]), n_steps=3)
     assert "synth0" in tuner.train_tasks_
+    assert tuner.prior_Y_.shape[0] == len(tuner.train_tasks_) == 7   # the prior knows the new task
     assert len(tuner.losses_) == 13
     assert any(not torch.equal(before[k], tuner.params_[k]) for k in before)
 
