@@ -277,11 +277,16 @@ class MAMLTuner(Tuner):
         return (f"MAMLTuner(hidden={tuple(self.hidden)}, inner_steps={self.inner_steps}, first_order={self.first_order}, "
                 f"n_ensemble={self.n_ensemble}, acquisition={self.acquisition!r}, zero_shot={self.zero_shot!r}{fitted})")
 
+    def check_args(self):
+        "A clear error for an argument out of its allowed values."
+        for name, ok in (("acquisition", ("mean", "ucb")), ("zero_shot", ("prior", "network"))):
+            if getattr(self, name) not in ok:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {list(ok)}")
+        if self.bandwidth is not None and not float(self.bandwidth) > 0:
+            raise ValueError(f"bandwidth={self.bandwidth!r}: must be > 0 (math.inf: equal weights), or None to choose it")
+
     def check_space(self):
-        if self.acquisition not in ("mean", "ucb"):
-            raise ValueError(f"acquisition={self.acquisition!r} is not one of ['mean', 'ucb']")
-        if self.zero_shot not in ("prior", "network"):
-            raise ValueError(f"zero_shot={self.zero_shot!r} is not one of ['prior', 'network']")
+        self.check_args()
         if not hasattr(self, "params_"):
             raise ValueError("MAMLTuner is not fitted: call fit(metadataset) (or MAMLTuner.load(path)) first")
 
@@ -377,9 +382,7 @@ def _fit(self, metadataset: MetaDataset,   # the training evaluations (same spac
     "Meta-train the surrogate on the tasks of `metadataset`; returns self."
     tasks = normalised_tasks(metadataset, self.epochs, exclude_tasks) if isinstance(metadataset, MetaDataset) else {}
     _check_training(metadataset, self.space, exclude_tasks, tasks, "MAMLTuner")
-    for name, v, ok in (("acquisition", self.acquisition, ("mean", "ucb")), ("zero_shot", self.zero_shot, ("prior", "network"))):
-        if v not in ok:
-            raise ValueError(f"{name}={v!r} is not one of {list(ok)}")
+    self.check_args()
     t0 = time.perf_counter()
     seed = _seed_for(self.random_state, 11)
     rng = np.random.default_rng(seed)

@@ -203,6 +203,8 @@ def test_bad_input(syn):
         MAMLTuner(acquisition="ei", n_steps=1).fit(syn)
     with pytest.raises(ValueError, match=r"zero_shot='table' is not one of \['prior', 'network'\]"):
         MAMLTuner(zero_shot="table", n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match="bandwidth=0.0: must be > 0"):
+        MAMLTuner(bandwidth=0.0, n_steps=1).fit(syn)
 
 
 SEED_DEFAULT_LIKE = dict(lr=0.01, batch_size=32, layers=2, units=128, optimizer="sgd", dropout=0.2)
