@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from metahpo_kit.benchmark import base_dataset, paired
+from metahpo_kit.benchmark import paired
+from metahpo_kit.tasks import base_dataset
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.metadata import MetaDataset, random_search_expected_best, SHIPPED
 from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner

@@ -352,15 +352,26 @@ def _set_tasks(self, tasks: dict) -> None:
     self.train_keys_ = {t: list(keys) for t, (X, y, mf, keys) in tasks.items()}
 
 
+def _grid_candidates(self):
+    "(configs, encoded, keys) of the whole grid, built once, on finite spaces of up to 20,000 configs; else None."
+    if not (self.space.is_finite and self.space.size <= 20_000):
+        return None
+    if not hasattr(self, "_grid"):
+        grid = self.space.grid()
+        self._grid = (grid, self.space.encode_many(grid).astype(np.float32), [config_key(c) for c in grid])
+    return self._grid
+
+
 def _fit_prior(self) -> None:
     """The zero-shot prior's table (training tasks x grid configs, `prior_Y_`), their meta-features (`prior_Z_`) and
     bandwidth (`bandwidth_`, chosen unless given; `bandwidth_regret_`: the choice's leave-one-dataset-out regrets).
     Only on spaces whose candidates are a grid: on continuous spaces no two tasks share a config."""
     self.prior_Y_ = self.prior_Z_ = None
     self.bandwidth_, self.bandwidth_regret_ = math.inf, {}
-    if not (self.space.is_finite and self.space.size <= 20_000):
+    grid = self._grid_candidates()
+    if grid is None:
         return
-    keys = [config_key(c) for c in self.space.grid()]   # the order of the grid candidates in `suggest`
+    keys = grid[2]                                      # the order of the candidates in `suggest`
     col = {k: j for j, k in enumerate(keys)}
     names = list(self.train_tasks_)
     Y = np.full((len(names), len(keys)), np.nan, dtype=np.float32)
@@ -406,6 +417,7 @@ MAMLTuner._task_inputs = _task_inputs
 MAMLTuner._episodes = _episodes
 MAMLTuner._outer_loop = _outer_loop
 MAMLTuner._set_tasks = _set_tasks
+MAMLTuner._grid_candidates = _grid_candidates
 MAMLTuner._fit_prior = _fit_prior
 MAMLTuner.fit = _fit
 
@@ -467,11 +479,9 @@ def local_moves(space: SearchSpace, centres: np.ndarray, n_each: int, rng: np.ra
 def _candidates(self, history_X: np.ndarray, history_y: np.ndarray, n_history: int) -> tuple:
     """(configs or None, encoded candidates, keys or None): the grid on finite spaces; otherwise `n_candidates`
     random points plus local moves around the best three observed, as vectors (decoded only when chosen)."""
-    if self.space.is_finite and self.space.size <= 20_000:
-        if not hasattr(self, "_grid"):
-            grid = self.space.grid()
-            self._grid = (grid, self.space.encode_many(grid).astype(np.float32), [config_key(c) for c in grid])
-        return self._grid
+    grid = self._grid_candidates()
+    if grid is not None:
+        return grid
     rng = np.random.default_rng(_seed_for(self.random_state, 5, n_history))
     X = random_encoded(self.space, self.n_candidates, rng)
     if len(history_y):

@@ -3,9 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metahpo_kit.benchmark import (add_regret, at_k, base_dataset, default_methods, markdown_table, paired,
+from metahpo_kit.benchmark import (add_regret, at_k, default_methods, markdown_table, paired,
                                    run_benchmark, simulate, summarize, time_to_within)
 from metahpo_kit.metadata import TabularObjective
+from metahpo_kit.tasks import base_dataset
 from metahpo_kit.space import SEED_SPACE
 from metahpo_kit.transfer import synthetic_metadataset
 from metahpo_kit.tuners import RandomTuner
