@@ -35,6 +35,8 @@ MAML_VARIANTS = {
     "maml_network_zero_shot": dict(zero_shot="network"),          # first pick from the network, not the prior
     "maml_mf_inputs": dict(use_meta_features=True),               # the network sees the meta-features too
     "maml_equal_weights": dict(bandwidth=float("inf")),           # the prior without meta-features: the mean config
+    "maml_kernel_only": dict(prior_mix=1.0),                      # the prior from the kernel's weights alone
+    "maml_no_cover": dict(n_cover=0),                             # the network from the second pick on
 }
 
 

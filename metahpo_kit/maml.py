@@ -6,8 +6,8 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/maml.html.md"""
 
 # %% auto #0
 __all__ = ['BANDWIDTHS', 'init_params', 'surrogate', 'rank_loss', 'adapt', 'top_loss', 'episode_loss', 'batch_loss',
-           'ensemble_scores', 'adapt_ensemble', 'kernel_weights', 'prior_scores', 'choose_bandwidth', 'MAMLTuner',
-           'random_encoded', 'local_moves', 'MAMLSampler']
+           'ensemble_scores', 'adapt_ensemble', 'kernel_weights', 'prior_weights', 'prior_scores', 'choose_bandwidth',
+           'cover_picks', 'MAMLTuner', 'random_encoded', 'local_moves', 'MAMLSampler']
 
 # %% ../nbs/07_maml.ipynb #6347f9f5
 import io
@@ -154,11 +154,19 @@ def kernel_weights(Z: np.ndarray,        # (n_tasks, m) standardised meta-featur
     return w / w.sum()
 
 
+def prior_weights(Z: np.ndarray, z: np.ndarray, bandwidth: float,
+                  mix: float = 1.0,      # share of the kernel's weights; the rest are equal weights
+                 ) -> np.ndarray:
+    "The prior's weights of the training tasks: `mix` of the kernel's, `1 - mix` equal; summing to 1."
+    return mix * kernel_weights(Z, z, bandwidth) + (1.0 - mix) / len(Z)
+
+
 def prior_scores(Y: np.ndarray,          # (n_tasks, n_configs) normalised scores, NaN where a task lacks a config
                  Z: np.ndarray, z: np.ndarray, bandwidth: float,
+                 mix: float = 1.0,       # share of the kernel's weights; the rest are equal weights
                 ) -> np.ndarray:
-    "The kernel-weighted mean score of every config (n_configs,); NaN where no training task recorded it."
-    w = kernel_weights(Z, z, bandwidth)[:, None]
+    "The weighted mean score of every config (n_configs,); NaN where no training task recorded it."
+    w = prior_weights(Z, z, bandwidth, mix)[:, None]
     has = ~np.isnan(Y)
     num, den = (w * np.where(has, Y, 0.0)).sum(0), (w * has).sum(0)
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
@@ -184,6 +192,28 @@ def choose_bandwidth(Y: np.ndarray, Z: np.ndarray,
         regret[h] = float(np.mean(r)) if r else math.nan
     ok = [h for h in bandwidths if not math.isnan(regret[h])]
     return (min(ok, key=lambda h: regret[h]) if ok else math.inf), regret
+
+
+def cover_picks(Y: np.ndarray,           # (n_tasks, n_configs) normalised scores, NaN where a task lacks a config
+                w: np.ndarray,           # (n_tasks,) the tasks' weights
+                picked,                  # indices of the configs tried already
+                n: int = 1,
+               ) -> list:
+    """The next `n` configs of the greedy portfolio under the weights: each maximises the weighted mean over the
+    training tasks of the best score so far with it (a missing score counts as 0)."""
+    Y0 = np.nan_to_num(Y, nan=0.0)
+    picked = list(picked)
+    out = []
+    for _ in range(n):
+        best = Y0[:, picked].max(1) if picked else np.zeros(len(Y0))
+        gain = (w[:, None] * np.maximum(Y0, best[:, None])).sum(0)
+        gain[picked] = -np.inf
+        j = int(np.argmax(gain))
+        if not np.isfinite(gain[j]):
+            break
+        out.append(j)
+        picked.append(j)
+    return out
 
 # %% ../nbs/07_maml.ipynb #4a38c4c8
 def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> tuple:
@@ -233,6 +263,8 @@ class MAMLTuner(Tuner):
                  use_meta_features: bool = False,  # True: the network sees the task's meta-features too
                  zero_shot: str = "prior",     # first pick: "prior" (meta-feature kernel prior) or "network"
                  bandwidth: float | None = None,  # the prior's kernel bandwidth (None: leave-one-dataset-out choice)
+                 prior_mix: float = 0.75,      # the prior's share of kernel weights, the rest equal (1: kernel only)
+                 n_cover: int = 2,             # picks after the first from the prior's greedy portfolio (0: none)
                  mf_noise: float = 0.0,        # sd of noise added to standardised meta-features in training
                  epochs: int | None = None,    # the epoch budget of the training scores (None: final epoch)
                  n_candidates: int = 2000,     # candidates on continuous spaces
@@ -257,6 +289,8 @@ class MAMLTuner(Tuner):
         self.use_meta_features = use_meta_features
         self.zero_shot = zero_shot
         self.bandwidth = bandwidth
+        self.prior_mix = prior_mix
+        self.n_cover = n_cover
         self.mf_noise = mf_noise
         self.epochs = epochs
         self.n_candidates = n_candidates
@@ -269,7 +303,7 @@ class MAMLTuner(Tuner):
                                               "first_order", "p_zero", "n_ensemble", "acquisition", "kappa",
                                               "n_steps", "outer_lr", "tasks_per_step", "support", "query",
                                               "outer_loss", "use_meta_features", "zero_shot",
-                                              "bandwidth", "mf_noise",
+                                              "bandwidth", "prior_mix", "n_cover", "mf_noise",
                                               "epochs", "n_candidates", "adapt_in_suggest", "random_state")}
 
     def __repr__(self):
@@ -284,6 +318,10 @@ class MAMLTuner(Tuner):
                 raise ValueError(f"{name}={getattr(self, name)!r} is not one of {list(ok)}")
         if self.bandwidth is not None and not float(self.bandwidth) > 0:
             raise ValueError(f"bandwidth={self.bandwidth!r}: must be > 0 (math.inf: equal weights), or None to choose it")
+        if not 0.0 <= float(self.prior_mix) <= 1.0:
+            raise ValueError(f"prior_mix={self.prior_mix!r}: must be in [0, 1] (1: the kernel's weights only)")
+        if not (isinstance(self.n_cover, (int, np.integer)) and self.n_cover >= 0):
+            raise ValueError(f"n_cover={self.n_cover!r}: must be an integer >= 0 (0: the network right after the first pick)")
 
     def check_space(self):
         self.check_args()
@@ -496,17 +534,27 @@ def _suggest(self, history=(),              # the observations on the new task s
              n: int = 1,                    # how many configs to return
             ) -> list:
     """The `n` best untried configs: before any scored observation, by the meta-feature prior (`zero_shot="prior"`,
-    grid spaces) or the network; after, by the acquisition over the network adapted on `history`."""
+    grid spaces) or the network; up to `n_cover` trials, by the prior's greedy portfolio; after, by the acquisition
+    over the network adapted on `history`."""
     self.check_space()
     z = self._task_vector(task, meta_features)
     if not hasattr(self, "_seen"):
         self._seen = {}
     tried, Xh, yh = _history_arrays(self.space, history, self._seen)
     configs, Xc, keys = self._candidates(Xh, yh, len(history))
-    if len(yh) == 0 and self.zero_shot == "prior" and getattr(self, "prior_Y_", None) is not None:
+    use_prior = self.zero_shot == "prior" and getattr(self, "prior_Y_", None) is not None
+    if use_prior and (len(yh) == 0 or len(history) <= self.n_cover):
         known = task is not None or meta_features is not None   # unknown task: every training task weighs the same
-        p = prior_scores(self.prior_Y_, self.prior_Z_, z, self.bandwidth_ if known else math.inf)
-        score = np.where(np.isnan(p), -np.inf, p)
+        h = self.bandwidth_ if known else math.inf
+        if len(yh) == 0:
+            p = prior_scores(self.prior_Y_, self.prior_Z_, z, h, self.prior_mix)
+            score = np.where(np.isnan(p), -np.inf, p)
+        else:
+            w = prior_weights(self.prior_Z_, z, h, self.prior_mix)
+            picks = cover_picks(self.prior_Y_, w, [j for j, k in enumerate(keys) if k in tried], n)
+            if not picks:
+                raise SpaceExhausted(f"every one of the {len(Xc)} candidates has been tried")
+            return [configs[j] for j in picks]
     else:
         params = self.params_
         if self.adapt_in_suggest and self.inner_steps > 0 and len(yh) >= 2 and np.ptp(yh) > 0:
@@ -601,7 +649,8 @@ def _load(cls, path,                              # a file written by `save`
     if space is not None and stored != space:
         raise ValueError(f"{path} was saved for another search space: {'; '.join(stored.difference(space))} "
                          "(the file's vs the given); fit a tuner on this space instead")
-    tuner = cls(stored, **blob["args"])
+    args = {"prior_mix": 1.0, "n_cover": 0, **blob["args"]}   # as written before these arguments existed
+    tuner = cls(stored, **args)
     for k, v in blob["state"].items():
         setattr(tuner, k, v)
     return tuner

@@ -157,6 +157,46 @@ def test_prior_zero_shot_follows_the_meta_features(syn):
     assert tuner.suggest([]) == everyone                    # an unknown task: every training task weighs the same
 
 
+def test_prior_mix_runs_from_the_mean_config_to_the_kernel(syn):
+    "prior_mix=0: the best config on average (as bandwidth=inf); 1: the kernel's weights alone; between: a blend."
+    tuner = MAMLTuner(n_steps=1, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    mf = syn.meta_features("synth0")
+    def first(**kw):
+        saved = {k: getattr(tuner, k) for k in kw}
+        try:
+            for k, v in kw.items():
+                setattr(tuner, k, v)
+            return tuner.suggest([], meta_features=mf, n=3)
+        finally:
+            for k, v in saved.items():
+                setattr(tuner, k, v)
+    assert first(prior_mix=0.0) == first(bandwidth_=float("inf"))
+    assert first(prior_mix=1.0) != first(prior_mix=0.0)       # synth0's neighbours prefer other configs
+
+
+def test_cover_picks_come_between_the_prior_and_the_network(syn):
+    "After the first result, n_cover picks from the prior's greedy portfolio; then the adapted network."
+    from metahpo_kit.maml import cover_picks, prior_weights
+    tuner = fitted(syn)
+    mf = syn.meta_features("synth0")
+    obj = TabularObjective(syn, "synth0")
+    hist = []
+    for _ in range(tuner.n_cover + 2):
+        hist.append(Observation(c := tuner.suggest(hist, meta_features=mf)[0], obj(c).val_accuracy))
+    grid, _, keys = tuner._grid_candidates()
+    col = {k: j for j, k in enumerate(keys)}
+    w = prior_weights(tuner.prior_Z_, tuner._task_vector(meta_features=mf), tuner.bandwidth_, tuner.prior_mix)
+    for i in range(1, tuner.n_cover + 1):                   # trials 2 .. n_cover + 1: the cover
+        picked = [col[config_key(o.config)] for o in hist[:i]]
+        assert config_key(hist[i].config) == keys[cover_picks(tuner.prior_Y_, w, picked)[0]]
+    assert tuner.suggest(hist[:1], meta_features=mf, n=2) == [o.config for o in hist[1:3]]
+    n_cover, tuner.n_cover = tuner.n_cover, 0
+    try:                                                    # without the cover the network picks the second
+        assert tuner.suggest(hist[:1], meta_features=mf)[0] != hist[1].config
+    finally:
+        tuner.n_cover = n_cover
+
+
 def test_suggest_never_repeats_and_tune_gives_the_direct_loop(syn):
     tuner = fitted(syn)
     tuner.set_task(meta_features=syn.meta_features("synth0"))
@@ -185,6 +225,10 @@ def test_save_load_round_trip(syn, tmp_path):
     torch.save({**blob, "format": 1}, tmp_path / "old.pt")
     with pytest.raises(ValueError, match="format 1, written before the zero-shot prior"):
         MAMLTuner.load(tmp_path / "old.pt")
+    args = {k: v for k, v in blob["args"].items() if k not in ("prior_mix", "n_cover")}   # written before they existed
+    torch.save({**blob, "args": args}, tmp_path / "kernel.pt")
+    old = MAMLTuner.load(tmp_path / "kernel.pt")
+    assert (old.prior_mix, old.n_cover) == (1.0, 0)                         # it keeps the behaviour it was saved with
 
 
 def test_bad_input(syn):
@@ -205,6 +249,10 @@ def test_bad_input(syn):
         MAMLTuner(zero_shot="table", n_steps=1).fit(syn)
     with pytest.raises(ValueError, match="bandwidth=0.0: must be > 0"):
         MAMLTuner(bandwidth=0.0, n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match=r"prior_mix=1.5: must be in \[0, 1\]"):
+        MAMLTuner(prior_mix=1.5, n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match="n_cover=-1: must be an integer >= 0"):
+        MAMLTuner(n_cover=-1, n_steps=1).fit(syn)
 
 
 SEED_DEFAULT_LIKE = dict(lr=0.01, batch_size=32, layers=2, units=128, optimizer="sgd", dropout=0.2)
