@@ -140,6 +140,8 @@ def timing(md: MetaDataset, epochs: int, out: Path, repeats: int = 50) -> str:
     lines.append(f"- suggest, seed grid ({len(grid)} candidates), 50 observations: median {m:.1f} ms (90th pct {p90:.1f})")
     m, p90 = med(lambda: tuner.suggest([], task=task))
     lines.append(f"- suggest, seed grid, empty history (zero-shot): median {m:.1f} ms (90th pct {p90:.1f})")
+    m, p90 = med(lambda: tuner.suggest(hist[:2], task=task))
+    lines.append(f"- suggest, seed grid, 2 observations (the prior's greedy portfolio): median {m:.1f} ms (90th pct {p90:.1f})")
     space = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.1), Int("layers", 1, 4),
                          Categorical("opt", ("adam", "sgd", "rmsprop"))))
     rows = []
