@@ -7,7 +7,7 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/maml.html.md"""
 # %% auto #0
 __all__ = ['BANDWIDTHS', 'init_params', 'surrogate', 'rank_loss', 'adapt', 'top_loss', 'episode_loss', 'batch_loss',
            'ensemble_scores', 'adapt_ensemble', 'kernel_weights', 'prior_weights', 'prior_scores', 'choose_bandwidth',
-           'cover_picks', 'MAMLTuner', 'random_encoded', 'local_moves', 'MAMLSampler']
+           'MAMLTuner', 'random_encoded', 'local_moves', 'MAMLSampler']
 
 # %% ../nbs/07_maml.ipynb #6347f9f5
 import io
@@ -25,7 +25,7 @@ from torch.func import grad, vmap
 from .metadata import MetaDataset
 from .space import SEED_SPACE, Categorical, SearchSpace
 from .tasks import base_dataset
-from .transfer import _check_training, normalised_tasks
+from .transfer import _check_training, greedy_portfolio, normalised_tasks
 from .tuners import Observation, SpaceExhausted, Tuner, TunerSampler, _seed_for, config_key, history_of
 
 # %% ../nbs/07_maml.ipynb #7f4ebe41
@@ -194,26 +194,6 @@ def choose_bandwidth(Y: np.ndarray, Z: np.ndarray,
     return (min(ok, key=lambda h: regret[h]) if ok else math.inf), regret
 
 
-def cover_picks(Y: np.ndarray,           # (n_tasks, n_configs) normalised scores, NaN where a task lacks a config
-                w: np.ndarray,           # (n_tasks,) the tasks' weights
-                picked,                  # indices of the configs tried already
-                n: int = 1,
-               ) -> list:
-    """The next `n` configs of the greedy portfolio under the weights: each maximises the weighted mean over the
-    training tasks of the best score so far with it (a missing score counts as 0)."""
-    Y0 = np.nan_to_num(Y, nan=0.0)
-    picked = list(picked)
-    out = []
-    for _ in range(n):
-        best = Y0[:, picked].max(1) if picked else np.zeros(len(Y0))
-        gain = (w[:, None] * np.maximum(Y0, best[:, None])).sum(0)
-        gain[picked] = -np.inf
-        j = int(np.argmax(gain))
-        if not np.isfinite(gain[j]):
-            break
-        out.append(j)
-        picked.append(j)
-    return out
 
 # %% ../nbs/07_maml.ipynb #4a38c4c8
 def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> tuple:
@@ -551,7 +531,8 @@ def _suggest(self, history=(),              # the observations on the new task s
             score = np.where(np.isnan(p), -np.inf, p)
         else:
             w = prior_weights(self.prior_Z_, z, h, self.prior_mix)
-            picks = cover_picks(self.prior_Y_, w, [j for j, k in enumerate(keys) if k in tried], n)
+            picks = greedy_portfolio(np.nan_to_num(self.prior_Y_, nan=0.0), n, weights=w,
+                                     start=[j for j, k in enumerate(keys) if k in tried])
             if not picks:
                 raise SpaceExhausted(f"every one of the {len(Xc)} candidates has been tried")
             return [configs[j] for j in picks]

@@ -88,15 +88,19 @@ def _union(tasks: dict) -> tuple:
     return keys, np.array(rows), S
 
 
-def greedy_portfolio(S: np.ndarray,   # (tasks, configs) normalised scores, 1 = best
+def greedy_portfolio(S: np.ndarray,   # (tasks, configs) normalised scores, 1 = best (0 where missing)
                      size: int,       # how many configs to choose
+                     weights=None,    # (tasks,) weights of the tasks, summing to 1 (None: equal)
+                     start=(),        # indices of configs tried already: the portfolio continues after them
                     ) -> list:
-    "Indices of configs chosen greedily to minimise the mean over tasks of the best-so-far regret."
-    best = np.zeros(S.shape[0])
+    "Indices of configs chosen greedily to minimise the (weighted) mean over tasks of the best-so-far regret."
+    taken = list(start)
+    best = S[:, taken].max(1) if taken else np.zeros(S.shape[0])
     chosen = []
-    for _ in range(min(size, S.shape[1])):
-        gain = np.maximum(S, best[:, None]).mean(0)
-        gain[chosen] = -np.inf
+    for _ in range(min(size, S.shape[1] - len(set(taken)))):
+        top = np.maximum(S, best[:, None])
+        gain = top.mean(0) if weights is None else (np.asarray(weights)[:, None] * top).sum(0)
+        gain[taken + chosen] = -np.inf
         j = int(np.argmax(gain))
         chosen.append(j)
         best = np.maximum(best, S[:, j])

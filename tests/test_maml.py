@@ -176,7 +176,8 @@ def test_prior_mix_runs_from_the_mean_config_to_the_kernel(syn):
 
 def test_cover_picks_come_between_the_prior_and_the_network(syn):
     "After the first result, n_cover picks from the prior's greedy portfolio; then the adapted network."
-    from metahpo_kit.maml import cover_picks, prior_weights
+    from metahpo_kit.maml import prior_weights
+    from metahpo_kit.transfer import greedy_portfolio
     tuner = fitted(syn)
     mf = syn.meta_features("synth0")
     obj = TabularObjective(syn, "synth0")
@@ -188,7 +189,7 @@ def test_cover_picks_come_between_the_prior_and_the_network(syn):
     w = prior_weights(tuner.prior_Z_, tuner._task_vector(meta_features=mf), tuner.bandwidth_, tuner.prior_mix)
     for i in range(1, tuner.n_cover + 1):                   # trials 2 .. n_cover + 1: the cover
         picked = [col[config_key(o.config)] for o in hist[:i]]
-        assert config_key(hist[i].config) == keys[cover_picks(tuner.prior_Y_, w, picked)[0]]
+        assert config_key(hist[i].config) == keys[greedy_portfolio(np.nan_to_num(tuner.prior_Y_), 1, w, picked)[0]]
     assert tuner.suggest(hist[:1], meta_features=mf, n=2) == [o.config for o in hist[1:3]]
     n_cover, tuner.n_cover = tuner.n_cover, 0
     try:                                                    # without the cover the network picks the second

@@ -20,6 +20,10 @@ def test_greedy_portfolio_is_optimal_on_a_small_case():
     # alone, config 2 is best on average; then 0 or 1 covers the rest
     assert greedy_portfolio(S, 2)[0] == 2
     assert greedy_portfolio(S, 3) == [2, 0, 1]
+    assert greedy_portfolio(S, 3, weights=np.ones(len(S)) / len(S)) == [2, 0, 1]   # equal weights: the same
+    assert greedy_portfolio(S, 2, start=[2]) == [0, 1]                               # continued after a pick
+    one = np.eye(len(S))[0]                                                         # all weight on task 0
+    assert greedy_portfolio(S, 1, weights=one)[0] == int(np.argmax(S[0]))
 
 
 def test_portfolio_never_repeats_and_runs_in_tune(syn):
