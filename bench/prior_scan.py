@@ -16,24 +16,19 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
+from maml_bench import same_data   # bench/maml_bench.py, beside this script
 from metahpo_kit.maml import MAMLTuner, prior_scores
-from metahpo_kit.metadata import MetaDataset, SHIPPED
-from metahpo_kit.tasks import base_dataset
-from metahpo_kit.tuners import config_key
+from metahpo_kit.metadata import MetaDataset, SHIPPED, TabularObjective
 
 
 def first_pick_regrets(md: MetaDataset, epochs: int, mixes) -> pd.DataFrame:
     "One row per held-out task: the first pick's normalised regret for every mix."
-    scores = md.scores(epochs)
     rows = []
     for task in md.tasks:
-        same = [t for t in md.tasks if base_dataset(t) == base_dataset(task)]
-        tuner = MAMLTuner(md.space, epochs=epochs, n_steps=0, random_state=0).fit(md, exclude_tasks=same)
+        tuner = MAMLTuner(md.space, epochs=epochs, n_steps=0, random_state=0).fit(md, exclude_tasks=same_data(md, task))
         _, _, keys = tuner._grid_candidates()
-        g = scores[scores["task"] == task]
-        table = dict(zip([config_key({n: r[f"config.{n}"] for n in md.space.names}) for r in g.to_dict("records")],
-                         g["score"].astype(float)))
-        y = np.array([table.get(k, np.nan) for k in keys])
+        table = TabularObjective(md, task, epochs).table()     # {config key: (score, test, cost)}
+        y = np.array([table[k][0] if k in table else np.nan for k in keys], dtype=float)
         z = tuner._task_vector(meta_features=md.meta_features(task))
         row = {"task": task, "epochs": epochs, "bandwidth": tuner.bandwidth_}
         for mix in mixes:

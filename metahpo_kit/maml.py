@@ -193,8 +193,6 @@ def choose_bandwidth(Y: np.ndarray, Z: np.ndarray,
     ok = [h for h in bandwidths if not math.isnan(regret[h])]
     return (min(ok, key=lambda h: regret[h]) if ok else math.inf), regret
 
-
-
 # %% ../nbs/07_maml.ipynb #4a38c4c8
 def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> tuple:
     """(keys of all configs, encoded ok configs, their scores); a clear error for a config outside the space.
