@@ -296,7 +296,7 @@ class Arch:
             return self.inputs(task, a, device)
         return ModelInputs(task.X, lambda: self.build(task, a), self.eval_batch)
 
-
+# %% ../nbs/02_models.ipynb #reg00002
 def _int_or(default: int) -> Callable:
     return lambda v: int(default if v is None else v)
 
