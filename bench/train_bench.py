@@ -325,7 +325,8 @@ def main():
       f"`{short(configs[best_solo])}` ({solo[best_solo].val_accuracy:.4f}); packed `{short(configs[best_packed])}` "
       f"({packed[best_packed].val_accuracy:.4f}). With dropout on, packed members draw their dropout masks from "
       f"another generator than solo's, so they agree in distribution, not bit for bit; with dropout off they agree to "
-      f"float rounding (tests/test_train.py).")
+      f"float rounding after one step, and within seed noise over longer runs, where rounding differences grow "
+      f"(tests/test_train.py).")
     L("")
     L("## 3. Profiler overhead")
     L("")
