@@ -352,9 +352,10 @@ class _Solo:
         return [self.total / seen], [v["loss"]], [v["accuracy"]]
 
     def stop(self, k: int):
-        pass
+        "Nothing to stop: the loop ends when its one member fails."
 
     def model(self, k: int) -> nn.Module:
+        "The trained model."
         return self.net
 
 # %% ../nbs/04_train.ipynb #297341fe
@@ -491,6 +492,7 @@ class _Pack:
         self.total = torch.zeros(self.K, device=self.dev)
 
     def step(self, i: int) -> list:
+        "Train every member on batch `i` of its epoch order; the members' mean losses."
         X, y, K = self.data.X["train"], self.data.y["train"], self.K
         idx = self.perms[:, i:i + self.batch_size]
         B = idx.shape[1]
@@ -519,6 +521,7 @@ class _Pack:
         return (self.total / seen).tolist(), (vl_sum / len(Xv)).tolist(), (correct / len(Xv)).tolist()
 
     def stop(self, k: int):
+        "Member `k` stops learning (weights and state zeroed, learning rate 0), so it cannot spread NaN."
         self.opt.stop(k)
 
     def model(self, k: int) -> nn.Module:
