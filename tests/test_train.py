@@ -296,6 +296,9 @@ def test_packed_with_dropout_is_within_seed_noise(digits):
     solo = fit_many(digits, grid, Budget(epochs=5), batched=False)
     assert packed[0].profile["pack_size"] == len(grid) == 6
     assert all("pack_size" not in s.profile for s in solo)
+    # with dropout a packed member draws other masks than its solo run: the two agree in distribution, not in digits.
+    # Allowed: 0.08 per config, twice the largest gap between solo runs of two seeds on these configs (0.04 measured
+    # over seeds 0, 1, 2; packed vs solo measured at most 0.002)
     for p, s in zip(packed, solo):
         assert abs(p.val_accuracy - s.val_accuracy) < 0.08, (p.config, p.val_accuracy, s.val_accuracy)
 
