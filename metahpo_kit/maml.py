@@ -13,6 +13,7 @@ __all__ = ['BANDWIDTHS', 'init_params', 'surrogate', 'rank_loss', 'adapt', 'top_
 import io
 import math
 import time
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from torch.func import grad, vmap
 
 from .metadata import MetaDataset
 from .space import SEED_SPACE, Categorical, SearchSpace
-from .tasks import base_dataset
+from .tasks import Task, base_dataset
+from .tasks import meta_features as task_meta_features
 from .transfer import _check_training, greedy_portfolio, normalised_tasks
 from .tuners import Observation, SpaceExhausted, Tuner, TunerSampler, _seed_for, config_key, history_of
 
@@ -125,7 +127,7 @@ def ensemble_scores(params: dict,      # stacked parameters (E, ...)
 
 
 def adapt_ensemble(params: dict, lrs: dict, Xs: torch.Tensor, ys: torch.Tensor, steps: int = 5) -> dict:
-    """First-order `adapt` of every member at once (the path `suggest` takes): one autograd call a step on the
+    """First-order `adapt` of every member at once (the path `ask` takes): one autograd call a step on the
     summed member losses, which is several times faster than `vmap(grad(...))` for one small support set."""
     gap = ys[:, None] - ys[None, :]
     w = (gap > 0).to(Xs.dtype)
@@ -224,7 +226,7 @@ class MAMLTuner(Tuner):
 
     def __init__(self, space: SearchSpace = SEED_SPACE,
                  hidden=(64, 64),              # hidden layer widths of the surrogate
-                 inner_steps: int = 5,         # gradient steps of the inner loop (fit and suggest)
+                 inner_steps: int = 5,         # gradient steps of the inner loop (fit and ask)
                  inner_lr: float = 0.1,        # the inner learning rate (the initial one when learned)
                  learn_inner_lr: bool = True,  # learn one inner rate per parameter (Meta-SGD)
                  first_order: bool = True,     # detach the inner gradients (FOMAML); False: exact second order
@@ -275,15 +277,6 @@ class MAMLTuner(Tuner):
         self.adapt_in_suggest = adapt_in_suggest
         self.random_state = random_state
 
-    def get_params(self) -> dict:
-        "The constructor's arguments (scikit-learn's `get_params`)."
-        return {k: getattr(self, k) for k in ("space", "hidden", "inner_steps", "inner_lr", "learn_inner_lr",
-                                              "first_order", "p_zero", "n_ensemble", "acquisition", "kappa",
-                                              "n_steps", "outer_lr", "tasks_per_step", "support", "query",
-                                              "outer_loss", "use_meta_features", "zero_shot",
-                                              "bandwidth", "prior_mix", "n_cover", "mf_noise",
-                                              "epochs", "n_candidates", "adapt_in_suggest", "random_state")}
-
     def __repr__(self):
         fitted = f", {len(self.train_tasks_)} tasks" if hasattr(self, "params_") else ", not fitted"
         return (f"MAMLTuner(hidden={tuple(self.hidden)}, inner_steps={self.inner_steps}, first_order={self.first_order}, "
@@ -305,6 +298,10 @@ class MAMLTuner(Tuner):
         self.check_args()
         if not hasattr(self, "params_"):
             raise ValueError("MAMLTuner is not fitted: call fit(metadataset) (or MAMLTuner.load(path)) first")
+
+    def ask(self, history=(), task=None) -> dict:
+        "The best untried config for `task` given `history` (the first of `top_untried`, defined below)."
+        return self.top_untried(history, task=task)[0]
 
 # %% ../nbs/07_maml.ipynb #45492e1b
 def _task_inputs(self, X: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -387,7 +384,7 @@ def _fit_prior(self) -> None:
     grid = self._grid_candidates()
     if grid is None:
         return
-    keys = grid[2]                                      # the order of the candidates in `suggest`
+    keys = grid[2]                                      # the order of the candidates in `ask`
     col = {k: j for j, k in enumerate(keys)}
     names = list(self.train_tasks_)
     Y = np.full((len(names), len(keys)), np.nan, dtype=np.float32)
@@ -403,10 +400,12 @@ def _fit_prior(self) -> None:
         self.bandwidth_, self.bandwidth_regret_ = choose_bandwidth(Y, self.prior_Z_, [base_dataset(t) for t in names])
 
 
-def _fit(self, metadataset: MetaDataset,   # the training evaluations (same space as the tuner)
-         exclude_tasks=(),                 # tasks left out (the held-out task of a benchmark)
+def _fit(self, metadataset: MetaDataset = None,   # the training evaluations (same space as the tuner)
+         exclude_tasks=(),                        # tasks left out (the held-out task of a benchmark)
         ) -> "MAMLTuner":
-    "Meta-train the surrogate on the tasks of `metadataset`; returns self."
+    """Meta-train the surrogate on the tasks of `metadataset` less `exclude_tasks`; returns self. The meta-features
+    of every task of `metadataset` are kept (`meta_features_`), so `ask(..., task=id)` knows a held-out task: they
+    describe a task's data, known before any trial; its scores are not used."""
     tasks = normalised_tasks(metadataset, self.epochs, exclude_tasks) if isinstance(metadataset, MetaDataset) else {}
     _check_training(metadataset, self.space, exclude_tasks, tasks, "MAMLTuner")
     self.check_args()
@@ -419,6 +418,7 @@ def _fit(self, metadataset: MetaDataset,   # the training evaluations (same spac
     self.mf_mean_ = M.mean(0)
     sd = M.std(0)
     self.mf_scale_ = np.where(sd > 1e-8, sd, 1.0)
+    self.meta_features_ = {t: metadataset.meta_features(t) for t in metadataset.tasks}
     self._set_tasks(tasks)
     self._fit_prior()
     n_in = self.space.dim + (len(self.mf_names_) if self.use_meta_features else 0)
@@ -438,28 +438,34 @@ MAMLTuner._fit_prior = _fit_prior
 MAMLTuner.fit = _fit
 
 # %% ../nbs/07_maml.ipynb #1b8d0789
-def _task_vector(self, task=None, meta_features=None) -> np.ndarray:
-    "The standardised meta-feature vector of the task being tuned."
+def _task_vector(self, task=None) -> np.ndarray:
+    """The standardised meta-feature vector of the task being tuned: `task` is None (unknown: the training mean, a
+    zero vector), a task id of the meta-dataset the tuner was fitted on, a `Task`, or its meta-features (a dict of
+    `mf_names_`, or a vector in that order)."""
     m = len(self.mf_names_)
-    if meta_features is None and task is not None:
-        if isinstance(task, str):
-            if task not in self.task_mf_:
-                raise ValueError(f"task={task!r} is not a training task of this tuner; pass meta_features= "
-                                 f"(a dict of {self.mf_names_}) or a Task")
-            return ((self.task_mf_[task] - self.mf_mean_) / self.mf_scale_).astype(np.float32)
-        from metahpo_kit.tasks import meta_features as compute
-        meta_features = compute(task)
-    if meta_features is None or m == 0:
+    if task is None:
         return np.zeros(m, dtype=np.float32)
-    if isinstance(meta_features, dict):
-        missing = [k for k in self.mf_names_ if k not in meta_features]
+    if isinstance(task, str):
+        if task in self.task_mf_:
+            return ((self.task_mf_[task] - self.mf_mean_) / self.mf_scale_).astype(np.float32)
+        known = getattr(self, "meta_features_", None) or {}
+        if task not in known:
+            raise ValueError(f"task={task!r} is not a task of the meta-dataset this tuner was fitted on; pass a Task "
+                             f"or its meta-features (a dict of {self.mf_names_})")
+        task = known[task]
+    elif isinstance(task, Task):
+        task = task_meta_features(task)
+    if m == 0:
+        return np.zeros(0, dtype=np.float32)
+    if isinstance(task, Mapping):
+        missing = [k for k in self.mf_names_ if k not in task]
         if missing:
-            raise ValueError(f"meta_features lacks {missing}; the tuner was trained on {self.mf_names_}")
-        v = np.array([float(meta_features[k]) for k in self.mf_names_])
+            raise ValueError(f"the task's meta-features lack {missing}; the tuner was trained on {self.mf_names_}")
+        v = np.array([float(task[k]) for k in self.mf_names_])
     else:
-        v = np.asarray(meta_features, dtype=float)
+        v = np.asarray(task, dtype=float)
         if v.shape != (m,):
-            raise ValueError(f"meta_features has shape {v.shape}; the tuner needs ({m},) in the order {self.mf_names_}")
+            raise ValueError(f"task= meta-features of shape {v.shape}; the tuner needs ({m},) in the order {self.mf_names_}")
     return ((v - self.mf_mean_) / self.mf_scale_).astype(np.float32)
 
 
@@ -506,23 +512,22 @@ def _candidates(self, history_X: np.ndarray, history_y: np.ndarray, n_history: i
     return None, X, None
 
 
-def _suggest(self, history=(),              # the observations on the new task so far
-             task=None,                     # a training task id or a Task (for its meta-features)
-             meta_features=None,            # or the meta-features themselves (dict or vector)
-             n: int = 1,                    # how many configs to return
-            ) -> list:
+def _top_untried(self, history=(),          # the observations on the new task so far
+                 task=None,                 # what is tuned: None, a task id, a Task, or its meta-features
+                 n: int = 1,                # how many configs to return
+                ) -> list:
     """The `n` best untried configs: before any scored observation, by the meta-feature prior (`zero_shot="prior"`,
     grid spaces) or the network; up to `n_cover` trials, by the prior's greedy portfolio; after, by the acquisition
     over the network adapted on `history`."""
     self.check_space()
-    z = self._task_vector(task, meta_features)
+    z = self._task_vector(task)
     if not hasattr(self, "_seen"):
         self._seen = {}
     tried, Xh, yh = _history_arrays(self.space, history, self._seen)
     configs, Xc, keys = self._candidates(Xh, yh, len(history))
     use_prior = self.zero_shot == "prior" and getattr(self, "prior_Y_", None) is not None
     if use_prior and (len(yh) == 0 or len(history) <= self.n_cover):
-        known = task is not None or meta_features is not None   # unknown task: every training task weighs the same
+        known = task is not None   # unknown task: every training task weighs the same
         h = self.bandwidth_ if known else math.inf
         if len(yh) == 0:
             p = prior_scores(self.prior_Y_, self.prior_Z_, z, h, self.prior_mix)
@@ -558,23 +563,9 @@ def _suggest(self, history=(),              # the observations on the new task s
     return out
 
 
-def _set_task(self, task=None, meta_features=None) -> "MAMLTuner":
-    "Fix the task `ask` tunes (its id, a Task, or its meta-features); returns self."
-    self.task = task
-    self.task_meta_features = meta_features
-    return self
-
-
-def _ask(self, history=()):
-    return self.suggest(history, task=getattr(self, "task", None),
-                        meta_features=getattr(self, "task_meta_features", None))[0]
-
-
 MAMLTuner._task_vector = _task_vector
 MAMLTuner._candidates = _candidates
-MAMLTuner.suggest = _suggest
-MAMLTuner.set_task = _set_task
-MAMLTuner.ask = _ask
+MAMLTuner.top_untried = _top_untried
 
 # %% ../nbs/07_maml.ipynb #b743d96f
 def _update(self, new_evaluations: MetaDataset,   # finished tasks (same space)
@@ -601,7 +592,7 @@ def _update(self, new_evaluations: MetaDataset,   # finished tasks (same space)
     return self
 
 
-_STATE = ("params_", "inner_lrs_", "mf_names_", "mf_mean_", "mf_scale_", "train_tasks_", "task_mf_", "train_keys_",
+_STATE = ("params_", "inner_lrs_", "mf_names_", "mf_mean_", "mf_scale_", "meta_features_", "train_tasks_", "task_mf_", "train_keys_",
           "prior_Y_", "prior_Z_", "bandwidth_", "bandwidth_regret_", "losses_",
           "fit_seconds_")
 
@@ -611,7 +602,7 @@ def _save(self, path) -> str:
     self.check_space()
     args = {k: v for k, v in self.get_params().items() if k != "space"}
     torch.save({"format": 2, "space": self.space.to_dict(), "args": args,
-                "state": {k: getattr(self, k) for k in _STATE}}, path)
+                "state": {k: getattr(self, k, None) for k in _STATE}}, path)
     return str(path)
 
 
@@ -645,11 +636,8 @@ class MAMLSampler(TunerSampler):
 
     def __init__(self, tuner: MAMLTuner,        # a fitted tuner
                  seed: int | None = None,       # seeds the random fallback
-                 task=None,                     # the task tuned (id or Task), for its meta-features
-                 meta_features=None):           # or its meta-features
-        super().__init__(tuner, seed=seed)
-        self.task = task
-        self.meta_features = meta_features
+                 task=None):                    # what is tuned: a task id, a Task, or its meta-features
+        super().__init__(tuner, seed=seed, task=task)
 
     def infer_relative_search_space(self, study, trial):
         return optuna.search_space.intersection_search_space(study.get_trials(deepcopy=False)) or \
@@ -663,8 +651,7 @@ class MAMLSampler(TunerSampler):
         if all(name in search_space and search_space[name] == d for name, d in mine.items()):
             earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
             try:
-                config = self.tuner.suggest(history_of(earlier, self.tuner.space), task=self.task,
-                                            meta_features=self.meta_features)[0]
+                config = self.tuner.ask(history_of(earlier, self.tuner.space), task=self.task)
                 out = {k: v for k, v in config.items() if k in search_space}
             except SpaceExhausted:
                 out = {}

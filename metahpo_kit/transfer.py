@@ -120,7 +120,7 @@ class PortfolioTuner(Tuner):
         self.epochs = epochs
         self.random_state = random_state
 
-    def fit(self, metadataset: MetaDataset, exclude_tasks=()) -> "PortfolioTuner":
+    def fit(self, metadataset: MetaDataset = None, exclude_tasks=()) -> "PortfolioTuner":
         "Choose the portfolio on the tasks of `metadataset` (less `exclude_tasks`)."
         tasks = normalised_tasks(metadataset, self.epochs, exclude_tasks) if isinstance(metadataset, MetaDataset) else {}
         _check_training(metadataset, self.space, exclude_tasks, tasks, type(self).__name__)
@@ -130,7 +130,7 @@ class PortfolioTuner(Tuner):
         self.train_regret_ = 1 - np.maximum.accumulate(S[:, chosen], axis=1).mean(0)
         return self
 
-    def ask(self, history=()):
+    def ask(self, history=(), task=None):
         if not hasattr(self, "portfolio_"):
             raise ValueError("PortfolioTuner is not fitted: call fit(metadataset) first")
         tried = {config_key(o.config) for o in history}
@@ -166,7 +166,7 @@ class SimilarityTuner(Tuner):
         self.epochs = epochs
         self.random_state = random_state
 
-    def fit(self, metadataset: MetaDataset, exclude_tasks=()) -> "SimilarityTuner":
+    def fit(self, metadataset: MetaDataset = None, exclude_tasks=()) -> "SimilarityTuner":
         "Keep the normalised score tables of the training tasks (nothing is trained)."
         tasks = normalised_tasks(metadataset, self.epochs, exclude_tasks) if isinstance(metadataset, MetaDataset) else {}
         _check_training(metadataset, self.space, exclude_tasks, tasks, type(self).__name__)
@@ -193,7 +193,7 @@ class SimilarityTuner(Tuner):
             w[i] = np.exp(-self.sharpness * (1 - pair_agreement(yo, pred)))
         return w / w.sum()
 
-    def ask(self, history=()):
+    def ask(self, history=(), task=None):
         if not hasattr(self, "S_"):
             raise ValueError("SimilarityTuner is not fitted: call fit(metadataset) first")
         w = self.weights(history)
