@@ -21,7 +21,8 @@ from metahpo_kit.tasks import base_dataset
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.metadata import MetaDataset, random_search_expected_best, SHIPPED
 from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner
-from metahpo_kit.tuners import Observation, TPETuner, clone, config_key
+from metahpo_kit.space import config_key
+from metahpo_kit.tuners import Observation, TPETuner, clone
 
 KS = (1, 3, 5, 10, 20)
 

@@ -11,17 +11,18 @@ __all__ = ['default_methods', 'simulate', 'run_seed_for', 'run_benchmark', 'add_
 # %% ../nbs/08_benchmark.ipynb #2aab970c
 import copy
 import time
+import zlib
 
 import numpy as np
 import pandas as pd
 
 from .metadata import MetaDataset, TabularObjective
-from .space import SEED_SPACE, SearchSpace
+from .space import SEED_SPACE, SearchSpace, config_key, seed_for
 from .tasks import base_dataset
 from .train import Budget
 from .transfer import PortfolioTuner, SimilarityTuner
-from .tuners import (ManualTuner, Observation, RandomTuner, SpaceExhausted, TPETuner, TrainerObjective,
-                                Tuner, clone, config_key)
+from .objective import TrainerObjective
+from .tuners import ManualTuner, Observation, RandomTuner, SpaceExhausted, TPETuner, Tuner, clone
 
 # %% ../nbs/08_benchmark.ipynb #a0fbc8e9
 def default_methods(space: SearchSpace = SEED_SPACE,   # the space of the meta-dataset the benchmark runs on
@@ -78,8 +79,7 @@ def run_seed_for(task: str, seed: int) -> int:
     """The tuner seed of run `seed` on `task`: the same for every method, different across tasks, so the runs on
     different tasks are independent draws (with one seed for all tasks, a random tuner would try the same configs
     everywhere and the per-task comparisons would not be independent)."""
-    import zlib
-    return int(np.random.SeedSequence([int(seed), zlib.crc32(task.encode())]).generate_state(1)[0])
+    return seed_for(seed, zlib.crc32(task.encode()))
 
 
 def _fitted(tuner: Tuner, metadataset: MetaDataset, exclude: list, epochs, random_state: int) -> Tuner:

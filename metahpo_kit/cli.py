@@ -16,7 +16,8 @@ import pandas as pd
 
 from .tasks import EMBEDDED_TASKS, load_task, summarize_tasks, task_table
 from .train import Budget
-from .tuners import TUNERS, make_tuner, tune
+from .study import tune
+from .tuners import TUNERS, make_tuner
 from .metadata import MetaDataset, build_metadataset, load_shipped, task_report
 from .benchmark import default_methods, markdown_table, paired, plot_regret
 from .benchmark import run_benchmark, summarize

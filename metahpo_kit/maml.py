@@ -10,12 +10,10 @@ __all__ = ['BANDWIDTHS', 'init_params', 'surrogate', 'rank_loss', 'adapt', 'top_
            'MAMLTuner', 'random_encoded', 'local_moves', 'MAMLSampler']
 
 # %% ../nbs/07_maml.ipynb #6347f9f5
-import io
 import math
 import time
 from collections.abc import Mapping
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import optuna
@@ -24,11 +22,12 @@ import torch.nn.functional as F
 from torch.func import grad, vmap
 
 from .metadata import MetaDataset
-from .space import SEED_SPACE, Categorical, SearchSpace
+from .space import GRID_LIMIT, SEED_SPACE, Categorical, SearchSpace, config_key, seed_for
+from .study import TunerSampler, history_of
 from .tasks import Task, base_dataset
 from .tasks import meta_features as task_meta_features
-from .transfer import _check_training, greedy_portfolio, normalised_tasks
-from .tuners import Observation, SpaceExhausted, Tuner, TunerSampler, _seed_for, config_key, history_of
+from .transfer import check_training, greedy_portfolio, normalised_tasks
+from .tuners import SpaceExhausted, Tuner
 
 # %% ../nbs/07_maml.ipynb #7f4ebe41
 def init_params(n_in: int,              # inputs: config dimensions + meta-features
@@ -358,16 +357,16 @@ def _outer_loop(self, n_steps: int, rng: np.random.Generator) -> list:
 
 def _set_tasks(self, tasks: dict) -> None:
     "Keep the training tasks as (X, normalised y, standardised meta-features)."
-    self.train_tasks_ = {t: (X.astype(np.float32), y.astype(np.float32),
-                             ((mf - self.mf_mean_) / self.mf_scale_).astype(np.float32))
-                         for t, (X, y, mf, keys) in tasks.items()}
-    self.task_mf_ = {t: mf for t, (X, y, mf, keys) in tasks.items()}
-    self.train_keys_ = {t: list(keys) for t, (X, y, mf, keys) in tasks.items()}
+    self.train_tasks_ = {t: (ts.X.astype(np.float32), ts.y.astype(np.float32),
+                             ((ts.meta_features - self.mf_mean_) / self.mf_scale_).astype(np.float32))
+                         for t, ts in tasks.items()}
+    self.task_mf_ = {t: ts.meta_features for t, ts in tasks.items()}
+    self.train_keys_ = {t: list(ts.keys) for t, ts in tasks.items()}
 
 
 def _grid_candidates(self):
     "(configs, encoded, keys) of the whole grid, built once, on finite spaces of up to 20,000 configs; else None."
-    if not (self.space.is_finite and self.space.size <= 20_000):
+    if not (self.space.is_finite and self.space.size <= GRID_LIMIT):
         return None
     if not hasattr(self, "_grid"):
         grid = self.space.grid()
@@ -407,13 +406,13 @@ def _fit(self, metadataset: MetaDataset = None,   # the training evaluations (sa
     of every task of `metadataset` are kept (`meta_features_`), so `ask(..., task=id)` knows a held-out task: they
     describe a task's data, known before any trial; its scores are not used."""
     tasks = normalised_tasks(metadataset, self.epochs, exclude_tasks) if isinstance(metadataset, MetaDataset) else {}
-    _check_training(metadataset, self.space, exclude_tasks, tasks, "MAMLTuner")
+    check_training(metadataset, self.space, exclude_tasks, tasks, "MAMLTuner")
     self.check_args()
     t0 = time.perf_counter()
-    seed = _seed_for(self.random_state, 11)
+    seed = seed_for(self.random_state, 11)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed if seed is not None else int(rng.integers(2**62)))
-    M = np.stack([mf for (_, _, mf, _) in tasks.values()]) if tasks else np.zeros((0, 0))
+    M = np.stack([ts.meta_features for ts in tasks.values()]) if tasks else np.zeros((0, 0))
     self.mf_names_ = list(metadataset.meta_features(next(iter(tasks))).keys())
     self.mf_mean_ = M.mean(0)
     sd = M.std(0)
@@ -504,7 +503,7 @@ def _candidates(self, history_X: np.ndarray, history_y: np.ndarray, n_history: i
     grid = self._grid_candidates()
     if grid is not None:
         return grid
-    rng = np.random.default_rng(_seed_for(self.random_state, 5, n_history))
+    rng = np.random.default_rng(seed_for(self.random_state, 5, n_history))
     X = random_encoded(self.space, self.n_candidates, rng)
     if len(history_y):
         top = history_X[np.argsort(-history_y)[:3]]
@@ -579,15 +578,15 @@ def _update(self, new_evaluations: MetaDataset,   # finished tasks (same space)
     new = normalised_tasks(new_evaluations, self.epochs)
     if not new:
         raise ValueError("update: no task with distinct scores in new_evaluations")
-    for t, (X, y, mf, keys) in new.items():
-        if len(mf) != len(self.mf_names_):
-            raise ValueError(f"update: task {t!r} has {len(mf)} meta-features; the tuner uses {self.mf_names_}")
-        self.train_tasks_[t] = (X.astype(np.float32), y.astype(np.float32),
-                                ((mf - self.mf_mean_) / self.mf_scale_).astype(np.float32))
-        self.task_mf_[t] = mf
-        self.train_keys_[t] = list(keys)
+    for t, ts in new.items():
+        if len(ts.meta_features) != len(self.mf_names_):
+            raise ValueError(f"update: task {t!r} has {len(ts.meta_features)} meta-features; the tuner uses {self.mf_names_}")
+        self.train_tasks_[t] = (ts.X.astype(np.float32), ts.y.astype(np.float32),
+                                ((ts.meta_features - self.mf_mean_) / self.mf_scale_).astype(np.float32))
+        self.task_mf_[t] = ts.meta_features
+        self.train_keys_[t] = list(ts.keys)
     self._fit_prior()
-    rng = np.random.default_rng(_seed_for(self.random_state, 13, len(self.train_tasks_)))
+    rng = np.random.default_rng(seed_for(self.random_state, 13, len(self.train_tasks_)))
     self.losses_ = list(self.losses_) + self._outer_loop(n_steps if n_steps is not None else max(1, self.n_steps // 4), rng)
     return self
 

@@ -10,9 +10,7 @@ __all__ = ['FORMAT_VERSION', 'CURVES', 'SCORES', 'REQUIRED', 'SHIPPED', 'row_fro
            'random_search_expected_best', 'task_report']
 
 # %% ../nbs/06_metadata.ipynb #514c599f
-import glob
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -23,10 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import metahpo_kit
-from .space import SEED_SPACE, Categorical, Float, Int, SearchSpace
-from .tasks import META_FEATURES, load_task, meta_features
+from .objective import Objective
+from .space import SEED_SPACE, Categorical, Float, Int, SearchSpace, config_key
+from .tasks import load_task, meta_features
 from .train import Budget, TrialResult, fit_many
-from .tuners import Objective, config_key
 
 # %% ../nbs/06_metadata.ipynb #3e46de09
 FORMAT_VERSION = 1

@@ -16,7 +16,9 @@ from metahpo_kit.maml import (BANDWIDTHS, MAMLSampler, MAMLTuner, adapt, adapt_e
 from metahpo_kit.metadata import MetaDataset, TabularObjective
 from metahpo_kit.space import Categorical, Float, SEED_SPACE, SearchSpace
 from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
-from metahpo_kit.tuners import Observation, config_key, suggest_config, tune
+from metahpo_kit.space import config_key
+from metahpo_kit.study import suggest_config, tune
+from metahpo_kit.tuners import Observation
 
 torch.set_num_threads(1)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -120,7 +122,8 @@ def test_adaptation_lowers_support_loss():
 
 def test_zero_shot_ranks_a_synthetic_family_better_than_chance(syn):
     tuner = fitted_net(syn)
-    X, y, mf, keys = normalised_tasks(syn)["synth0"]
+    ts = normalised_tasks(syn)["synth0"]
+    X, y, keys = ts.X, ts.y, ts.keys
     z = tuner._task_vector(syn.meta_features("synth0"))
     with torch.no_grad():
         from metahpo_kit.maml import ensemble_scores
@@ -137,8 +140,8 @@ def test_prior_zero_shot_follows_the_meta_features(syn):
     "The prior's first pick, each task of the family held out in turn, against the best config on average."
     prior, mean = [], []
     for t in syn.tasks:
-        _, y, _, keys = normalised_tasks(syn)[t]
-        table = dict(zip(keys, y))
+        ts = normalised_tasks(syn)[t]
+        table = dict(zip(ts.keys, ts.y))
         tuner = MAMLTuner(n_steps=1, random_state=0).fit(syn, exclude_tasks=[t])
         assert tuner.bandwidth_ in BANDWIDTHS and set(tuner.bandwidth_regret_) == set(BANDWIDTHS)
         prior.append(table[config_key(tuner.ask([], task=t))])

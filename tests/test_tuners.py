@@ -14,10 +14,11 @@ import optuna
 import pytest
 
 from metahpo_kit.maml import MAMLTuner
-from metahpo_kit.space import SEED_SPACE, Categorical, Float, Int, SearchSpace
+from metahpo_kit.space import SEED_SPACE, Categorical, Float, Int, SearchSpace, config_key
 from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner, synthetic_metadataset
+from metahpo_kit.study import make_storage, tune
 from metahpo_kit.tuners import (GPTuner, GridTuner, HyperbandTuner, ManualTuner, Observation, RandomTuner,
-                                TPETuner, clone, config_key, make_storage, tune)
+                                TPETuner, clone)
 
 _META = {}
 
@@ -154,7 +155,7 @@ def test_a_failing_objective_is_recorded_as_failed(name):
         if config["optimizer"] == "sgd":
             raise RuntimeError("diverged")
         return score(config)
-    res = tune(flaky, TUNER_FACTORIES[name](SEED_SPACE, 0), n_trials=10)
+    res = tune(flaky, TUNER_FACTORIES[name](SEED_SPACE, 0), n_trials=10, catch=(RuntimeError,))
     assert len(res.trials) == 10
     failed = res.trials[res.trials["status"] == "failed"]
     assert (failed["config.optimizer"] == "sgd").all()
@@ -276,7 +277,7 @@ def test_space_is_exhausted_cleanly():
 
 @pytest.mark.parametrize("name", [n for n in TUNER_FACTORIES if n != "HyperbandTuner"])
 def test_tuner_sampler_in_optunas_own_loop(name, tmp_path):
-    from metahpo_kit.tuners import TunerSampler, suggest_config
+    from metahpo_kit.study import TunerSampler, suggest_config
     storage = make_storage(str(tmp_path / "s.log"))
     study = optuna.create_study(direction="maximize", storage=storage,
                                 sampler=TunerSampler(TUNER_FACTORIES[name](SEED_SPACE, 2), seed=0))
