@@ -90,7 +90,7 @@ def _fitted(tuner: Tuner, metadataset: MetaDataset, exclude: list, epochs, rando
         overrides["epochs"] = epochs
     return clone(tuner, **overrides).fit(metadataset, exclude_tasks=exclude)
 
-
+# %% ../nbs/08_benchmark.ipynb #3a29ffc5
 def run_benchmark(methods: dict,                     # name -> unfitted tuner (see `default_methods`)
                   metadataset: MetaDataset,          # training data for the transfer methods (and the lookup table)
                   tasks: list | None = None,         # held-out tasks; None: every task of the meta-dataset
@@ -168,7 +168,7 @@ def run_benchmark(methods: dict,                     # name -> unfitted tuner (s
     out = pd.concat(frames, ignore_index=True)
     return add_regret(out, metadataset, epochs)
 
-
+# %% ../nbs/08_benchmark.ipynb #161b41c4
 class _LiveObjective(TrainerObjective):
     "The trainer on a loaded task, with a task variant's config extras (such as arch)."
 
@@ -269,7 +269,7 @@ def resources(df: pd.DataFrame) -> pd.DataFrame:
                                                   total_seconds=("seconds", "sum"),
                                                   peak_rss_mb=("peak_rss_mb", "max")).reset_index()
 
-
+# %% ../nbs/08_benchmark.ipynb #267a8ef5
 def markdown_table(summary: pd.DataFrame, ks=(1, 5, 10), metric: str = "regret") -> str:
     "Methods by k: mean [95% CI] of `metric`, as a markdown table."
     head = "| method | " + " | ".join(f"k={k}" for k in ks) + " |"

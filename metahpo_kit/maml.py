@@ -19,6 +19,7 @@ import numpy as np
 import optuna
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch.func import grad, vmap
 
 from .metadata import MetaDataset
@@ -218,7 +219,7 @@ def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> t
     d = space.dim
     return keys, np.array(X, dtype=np.float32).reshape(-1, d), np.array(y, dtype=np.float32)
 
-
+# %% ../nbs/07_maml.ipynb #ad39e3be
 class MAMLTuner(Tuner):
     "A meta-learned surrogate (MAML with Meta-SGD rates, zero-shot episodes, an ensemble) as a kit tuner."
     name = "maml"
@@ -276,7 +277,7 @@ class MAMLTuner(Tuner):
         self.adapt_in_suggest = adapt_in_suggest
         self.random_state = random_state
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         fitted = f", {len(self.train_tasks_)} tasks" if hasattr(self, "params_") else ", not fitted"
         return (f"MAMLTuner(hidden={tuple(self.hidden)}, inner_steps={self.inner_steps}, first_order={self.first_order}, "
                 f"n_ensemble={self.n_ensemble}, acquisition={self.acquisition!r}, zero_shot={self.zero_shot!r}{fitted})")
@@ -303,14 +304,16 @@ class MAMLTuner(Tuner):
         return self.top_untried(history, task=task)[0]
 
 # %% ../nbs/07_maml.ipynb #45492e1b
-def _task_inputs(self, X: np.ndarray, z: np.ndarray) -> np.ndarray:
+@patch
+def _task_inputs(self: MAMLTuner, X: np.ndarray, z: np.ndarray) -> np.ndarray:
     "The network's inputs: configs (n, d), joined with the task's standardised meta-features z (m,) when it uses them."
     if not self.use_meta_features:
         return np.ascontiguousarray(X, dtype=np.float32)
     return np.concatenate([X, np.broadcast_to(z, (len(X), len(z)))], axis=1).astype(np.float32)
 
 
-def _episodes(self, rng: np.random.Generator) -> tuple:
+@patch
+def _episodes(self: MAMLTuner, rng: np.random.Generator) -> tuple:
     "One outer step's batch: support and query tensors for `tasks_per_step` tasks, and the adaptation switch."
     tasks = self.train_tasks_
     names = list(tasks)
@@ -335,7 +338,8 @@ def _episodes(self, rng: np.random.Generator) -> tuple:
     return t(Xs), t(ys), t(Xq), t(yq), torch.as_tensor(on)
 
 
-def _outer_loop(self, n_steps: int, rng: np.random.Generator) -> list:
+@patch
+def _outer_loop(self: MAMLTuner, n_steps: int, rng: np.random.Generator) -> list:
     "Run `n_steps` outer steps from the current parameters; the loss of each step."
     params = {k: v.clone().requires_grad_(True) for k, v in self.params_.items()}
     lrs = {k: v.clone().requires_grad_(self.learn_inner_lr) for k, v in self.inner_lrs_.items()}
@@ -355,7 +359,8 @@ def _outer_loop(self, n_steps: int, rng: np.random.Generator) -> list:
     return losses
 
 
-def _set_tasks(self, tasks: dict) -> None:
+@patch
+def _set_tasks(self: MAMLTuner, tasks: dict) -> None:
     "Keep the training tasks as (X, normalised y, standardised meta-features)."
     self.train_tasks_ = {t: (ts.X.astype(np.float32), ts.y.astype(np.float32),
                              ((ts.meta_features - self.mf_mean_) / self.mf_scale_).astype(np.float32))
@@ -364,7 +369,8 @@ def _set_tasks(self, tasks: dict) -> None:
     self.train_keys_ = {t: list(ts.keys) for t, ts in tasks.items()}
 
 
-def _grid_candidates(self):
+@patch
+def _grid_candidates(self: MAMLTuner):
     "(configs, encoded, keys) of the whole grid, built once, on finite spaces of up to 20,000 configs; else None."
     if not (self.space.is_finite and self.space.size <= GRID_LIMIT):
         return None
@@ -373,8 +379,9 @@ def _grid_candidates(self):
         self._grid = (grid, self.space.encode_many(grid).astype(np.float32), [config_key(c) for c in grid])
     return self._grid
 
-
-def _fit_prior(self) -> None:
+# %% ../nbs/07_maml.ipynb #53dfd052
+@patch
+def _fit_prior(self: MAMLTuner) -> None:
     """The zero-shot prior's table (training tasks x grid configs, `prior_Y_`), their meta-features (`prior_Z_`) and
     bandwidth (`bandwidth_`, chosen unless given; `bandwidth_regret_`: the choice's leave-one-dataset-out regrets).
     Only on spaces whose candidates are a grid: on continuous spaces no two tasks share a config."""
@@ -399,7 +406,8 @@ def _fit_prior(self) -> None:
         self.bandwidth_, self.bandwidth_regret_ = choose_bandwidth(Y, self.prior_Z_, [base_dataset(t) for t in names])
 
 
-def _fit(self, metadataset: MetaDataset = None,   # the training evaluations (same space as the tuner)
+@patch
+def fit(self: MAMLTuner, metadataset: MetaDataset = None,   # the training evaluations (same space as the tuner)
          exclude_tasks=(),                        # tasks left out (the held-out task of a benchmark)
         ) -> "MAMLTuner":
     """Meta-train the surrogate on the tasks of `metadataset` less `exclude_tasks`; returns self. The meta-features
@@ -427,17 +435,9 @@ def _fit(self, metadataset: MetaDataset = None,   # the training evaluations (sa
     self.fit_seconds_ = time.perf_counter() - t0
     return self
 
-
-MAMLTuner._task_inputs = _task_inputs
-MAMLTuner._episodes = _episodes
-MAMLTuner._outer_loop = _outer_loop
-MAMLTuner._set_tasks = _set_tasks
-MAMLTuner._grid_candidates = _grid_candidates
-MAMLTuner._fit_prior = _fit_prior
-MAMLTuner.fit = _fit
-
 # %% ../nbs/07_maml.ipynb #1b8d0789
-def _task_vector(self, task=None) -> np.ndarray:
+@patch
+def _task_vector(self: MAMLTuner, task=None) -> np.ndarray:
     """The standardised meta-feature vector of the task being tuned: `task` is None (unknown: the training mean, a
     zero vector), a task id of the meta-dataset the tuner was fitted on, a `Task`, or its meta-features (a dict of
     `mf_names_`, or a vector in that order)."""
@@ -497,7 +497,8 @@ def local_moves(space: SearchSpace, centres: np.ndarray, n_each: int, rng: np.ra
     return X
 
 
-def _candidates(self, history_X: np.ndarray, history_y: np.ndarray, n_history: int) -> tuple:
+@patch
+def _candidates(self: MAMLTuner, history_X: np.ndarray, history_y: np.ndarray, n_history: int) -> tuple:
     """(configs or None, encoded candidates, keys or None): the grid on finite spaces; otherwise `n_candidates`
     random points plus local moves around the best three observed, as vectors (decoded only when chosen)."""
     grid = self._grid_candidates()
@@ -510,8 +511,9 @@ def _candidates(self, history_X: np.ndarray, history_y: np.ndarray, n_history: i
         X = np.concatenate([X, local_moves(self.space, top, 100, rng)])
     return None, X, None
 
-
-def _top_untried(self, history=(),          # the observations on the new task so far
+# %% ../nbs/07_maml.ipynb #36ca34f4
+@patch
+def top_untried(self: MAMLTuner, history=(),          # the observations on the new task so far
                  task=None,                 # what is tuned: None, a task id, a Task, or its meta-features
                  n: int = 1,                # how many configs to return
                 ) -> list:
@@ -561,13 +563,9 @@ def _top_untried(self, history=(),          # the observations on the new task s
         raise SpaceExhausted(f"every one of the {len(Xc)} candidates has been tried")
     return out
 
-
-MAMLTuner._task_vector = _task_vector
-MAMLTuner._candidates = _candidates
-MAMLTuner.top_untried = _top_untried
-
 # %% ../nbs/07_maml.ipynb #b743d96f
-def _update(self, new_evaluations: MetaDataset,   # finished tasks (same space)
+@patch
+def update(self: MAMLTuner, new_evaluations: MetaDataset,   # finished tasks (same space)
             n_steps: int | None = None,           # outer steps (default: n_steps // 4)
            ) -> "MAMLTuner":
     "Meta-update the learner with the tasks of `new_evaluations` (added to, or replacing, training tasks)."
@@ -596,7 +594,8 @@ _STATE = ("params_", "inner_lrs_", "mf_names_", "mf_mean_", "mf_scale_", "meta_f
           "fit_seconds_")
 
 
-def _save(self, path) -> str:
+@patch
+def save(self: MAMLTuner, path) -> str:
     "Write the fitted tuner to `path` (one torch file)."
     self.check_space()
     args = {k: v for k, v in self.get_params().items() if k != "space"}
@@ -605,7 +604,8 @@ def _save(self, path) -> str:
     return str(path)
 
 
-def _load(cls, path,                              # a file written by `save`
+@patch(cls_method=True)
+def load(cls: MAMLTuner, path,                              # a file written by `save`
           space: SearchSpace | None = None,       # the space it must be for (None: the stored one)
          ) -> "MAMLTuner":
     "A fitted tuner from `path`."
@@ -623,11 +623,6 @@ def _load(cls, path,                              # a file written by `save`
     for k, v in blob["state"].items():
         setattr(tuner, k, v)
     return tuner
-
-
-MAMLTuner.update = _update
-MAMLTuner.save = _save
-MAMLTuner.load = classmethod(_load)
 
 # %% ../nbs/07_maml.ipynb #375cd20e
 class MAMLSampler(TunerSampler):

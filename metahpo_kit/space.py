@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import optuna
+from fastcore.basics import patch
 
 # %% ../nbs/00_space.ipynb #c452b1c8
 _JSON_SCALARS = (str, int, float, bool, type(None))
@@ -377,7 +378,8 @@ class SearchSpace:
         return math.prod(len(p.grid()) for p in self.params)
 
 # %% ../nbs/00_space.ipynb #a5765407
-def _validate(self, config: dict) -> dict:
+@patch
+def validate(self: SearchSpace, config: dict) -> dict:
     "`config` checked against the space and returned in the space's order with plain Python values."
     if not isinstance(config, dict):
         raise ValueError(f"a config must be a dict of {self.names}, got {type(config).__name__}")
@@ -404,17 +406,16 @@ def _validate(self, config: dict) -> dict:
         out[p.name] = v
     return out
 
-
-SearchSpace.validate = _validate
-
 # %% ../nbs/00_space.ipynb #e9c2f123
-def _encode(self, config: dict) -> np.ndarray:
+@patch
+def encode(self: SearchSpace, config: dict) -> np.ndarray:
     "`config` as a vector in [0,1]^d (float64); categorical parameters one-hot."
     config = self.validate(config)
     return np.array([u for p in self.params for u in p.encode(config[p.name])], dtype=float)
 
 
-def _decode(self, vector) -> dict:
+@patch
+def decode(self: SearchSpace, vector) -> dict:
     "The valid config nearest to `vector` (any real vector of length d; coordinates are clipped to [0,1])."
     u = np.asarray(vector, dtype=float).reshape(-1)
     if u.shape[0] != self.dim:
@@ -427,7 +428,8 @@ def _decode(self, vector) -> dict:
     return out
 
 
-def _encode_many(self, configs) -> np.ndarray:
+@patch
+def encode_many(self: SearchSpace, configs) -> np.ndarray:
     "A list of configs (or a DataFrame with one column a parameter) as an (n, d) array."
     if hasattr(configs, "to_dict"):
         configs = configs[self.names].to_dict("records")
@@ -437,18 +439,14 @@ def _encode_many(self, configs) -> np.ndarray:
     return np.stack([self.encode(c) for c in configs])
 
 
-def _decode_many(self, vectors) -> list[dict]:
+@patch
+def decode_many(self: SearchSpace, vectors) -> list[dict]:
     "An (n, d) array as a list of n configs."
     return [self.decode(v) for v in np.atleast_2d(np.asarray(vectors, dtype=float))]
 
-
-SearchSpace.encode = _encode
-SearchSpace.decode = _decode
-SearchSpace.encode_many = _encode_many
-SearchSpace.decode_many = _decode_many
-
 # %% ../nbs/00_space.ipynb #222afe53
-def _grid(self) -> list[dict]:
+@patch
+def grid(self: SearchSpace) -> list[dict]:
     "Every config of a finite space, in a fixed order (the last parameter varies fastest)."
     infinite = [f"{p.name}={p!r}" for p in self.params if not p.is_finite]
     if infinite:
@@ -457,16 +455,13 @@ def _grid(self) -> list[dict]:
     return [dict(zip(self.names, combo)) for combo in itertools.product(*(p.grid() for p in self.params))]
 
 
-def _sample(self, n: int, seed: int = 0) -> list[dict]:
+@patch
+def sample(self: SearchSpace, n: int, seed: int = 0) -> list[dict]:
     "`n` configs drawn independently and uniformly (log-uniformly on log scales), reproducibly from `seed`."
     if int(n) < 0:
         raise ValueError(f"n={n} must be >= 0")
     rng = np.random.default_rng(seed)
     return [{p.name: p.sample(rng) for p in self.params} for _ in range(int(n))]
-
-
-SearchSpace.grid = _grid
-SearchSpace.sample = _sample
 
 # %% ../nbs/00_space.ipynb #7f8f0057
 def _looks_log(values) -> bool:
@@ -512,29 +507,34 @@ def param_from_dict(d: dict) -> Param:
     return kinds[kind](**kw)
 
 
-def _to_optuna(self) -> dict:
+@patch
+def to_optuna(self: SearchSpace) -> dict:
     "`{name: optuna distribution}` for Optuna's `Trial` and samplers."
     return {p.name: p.to_optuna() for p in self.params}
 
 
-def _from_optuna(cls, distributions: dict) -> "SearchSpace":
+@patch(cls_method=True)
+def from_optuna(cls: SearchSpace, distributions: dict) -> "SearchSpace":
     "A space from `{name: optuna distribution}`."
     return cls(tuple(param_from_optuna(n, d) for n, d in distributions.items()))
 
 
-def _to_dict(self) -> dict:
+@patch
+def to_dict(self: SearchSpace) -> dict:
     "A JSON-safe description of the space."
     return {"params": [p.to_dict() for p in self.params]}
 
 
-def _from_dict(cls, d: dict) -> "SearchSpace":
+@patch(cls_method=True)
+def from_dict(cls: SearchSpace, d: dict) -> "SearchSpace":
     "A space from its `to_dict()` form (or the JSON string of it)."
     if isinstance(d, str):
         d = json.loads(d)
     return cls(tuple(param_from_dict(p) for p in d["params"]))
 
-
-def _difference(self, other: "SearchSpace") -> list[str]:
+# %% ../nbs/00_space.ipynb #793446b5
+@patch
+def difference(self: SearchSpace, other: "SearchSpace") -> list[str]:
     "What differs between this space and `other`, one line each (empty when they are equal)."
     diffs = []
     for n in self.names:
@@ -547,13 +547,6 @@ def _difference(self, other: "SearchSpace") -> list[str]:
         diffs.append(f"parameter order: {self.names} here, {other.names} there")
     return diffs
 
-
-SearchSpace.to_optuna = _to_optuna
-SearchSpace.from_optuna = classmethod(_from_optuna)
-SearchSpace.to_dict = _to_dict
-SearchSpace.from_dict = classmethod(_from_dict)
-SearchSpace.difference = _difference
-
 # %% ../nbs/00_space.ipynb #944c96bf
 SEED_SPACE = SearchSpace((
     Float("lr", 1e-3, 1e-1, log=True, values=(0.001, 0.01, 0.1)),
@@ -564,7 +557,7 @@ SEED_SPACE = SearchSpace((
     Float("dropout", 0.2, 0.5, values=(0.2, 0.5)),
 ))
 
-# %% ../nbs/00_space.ipynb #6fe425b4
+# %% ../nbs/00_space.ipynb #084e0bba
 GRID_LIMIT = 200_000   # the largest finite space enumerated as a grid (larger spaces are sampled)
 
 

@@ -8,7 +8,7 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/study.html.md"""
 __all__ = ['make_storage', 'history_of', 'fail_interrupted', 'StudyResult', 'study_result', 'suggest_config', 'tune',
            'TunerSampler']
 
-# %% ../nbs/05a_study.ipynb #44e9d4b6
+# %% ../nbs/05a_study.ipynb #ccd5d11a
 import json
 import math
 import multiprocessing
@@ -276,7 +276,7 @@ def _skip(study, trial, why: str) -> None:
     trial.set_user_attr("reason", why)
     study.tell(trial, state=TrialState.FAIL)
 
-
+# %% ../nbs/05a_study.ipynb #129a4022
 def _run_worker(objective, tuner, storage, study_name, n_trials, time_budget, budget, seed, catch, callbacks,
                 progress=None) -> None:
     "One worker's loop (see above)."
