@@ -25,7 +25,7 @@ from torch.func import grad, vmap
 from .metadata import MetaDataset
 from .space import GRID_LIMIT, SEED_SPACE, Categorical, SearchSpace, config_key, seed_for
 from .study import TunerSampler, history_of
-from .tasks import Task, base_dataset
+from .tasks import Task, base_dataset, load_task
 from .tasks import meta_features as task_meta_features
 from .transfer import check_training, greedy_portfolio, normalised_tasks
 from .tuners import SpaceExhausted, Tuner
@@ -219,7 +219,7 @@ def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> t
     d = space.dim
     return keys, np.array(X, dtype=np.float32).reshape(-1, d), np.array(y, dtype=np.float32)
 
-# %% ../nbs/07_maml.ipynb #ad39e3be
+# %% ../nbs/07_maml.ipynb #08c237bf
 class MAMLTuner(Tuner):
     "A meta-learned surrogate (MAML with Meta-SGD rates, zero-shot episodes, an ensemble) as a kit tuner."
     name = "maml"
@@ -379,7 +379,7 @@ def _grid_candidates(self: MAMLTuner):
         self._grid = (grid, self.space.encode_many(grid).astype(np.float32), [config_key(c) for c in grid])
     return self._grid
 
-# %% ../nbs/07_maml.ipynb #53dfd052
+# %% ../nbs/07_maml.ipynb #4a736463
 @patch
 def _fit_prior(self: MAMLTuner) -> None:
     """The zero-shot prior's table (training tasks x grid configs, `prior_Y_`), their meta-features (`prior_Z_`) and
@@ -444,16 +444,12 @@ def _task_vector(self: MAMLTuner, task=None) -> np.ndarray:
     m = len(self.mf_names_)
     if task is None:
         return np.zeros(m, dtype=np.float32)
-    if isinstance(task, str):
-        if task in self.task_mf_:
-            return ((self.task_mf_[task] - self.mf_mean_) / self.mf_scale_).astype(np.float32)
-        known = getattr(self, "meta_features_", None) or {}
-        if task not in known:
-            raise ValueError(f"task={task!r} is not a task of the meta-dataset this tuner was fitted on; pass a Task "
-                             f"or its meta-features (a dict of {self.mf_names_})")
-        task = known[task]
-    elif isinstance(task, Task):
-        task = task_meta_features(task)
+    if isinstance(task, str) and task in self.task_mf_:
+        return ((self.task_mf_[task] - self.mf_mean_) / self.mf_scale_).astype(np.float32)
+    if isinstance(task, str) and task in (getattr(self, "meta_features_", None) or {}):
+        task = self.meta_features_[task]
+    elif isinstance(task, (str, Task)):   # a task name to load (as a study's TrainerObjective does) or a Task
+        task = self._computed_meta_features(task)
     if m == 0:
         return np.zeros(0, dtype=np.float32)
     if isinstance(task, Mapping):
@@ -466,6 +462,23 @@ def _task_vector(self: MAMLTuner, task=None) -> np.ndarray:
         if v.shape != (m,):
             raise ValueError(f"task= meta-features of shape {v.shape}; the tuner needs ({m},) in the order {self.mf_names_}")
     return ((v - self.mf_mean_) / self.mf_scale_).astype(np.float32)
+
+
+@patch
+def _computed_meta_features(self: MAMLTuner, task) -> dict:
+    "The meta-features of a `Task`, or of a task name loaded with `load_task`; computed once per task and kept."
+    cache = self.__dict__.setdefault("_mf_cache", {})
+    key = task if isinstance(task, str) else id(task)
+    if key not in cache or cache[key][0] is not task:
+        if isinstance(task, str):
+            try:
+                loaded = load_task(task)
+            except (ValueError, KeyError, FileNotFoundError) as e:
+                raise ValueError(f"task={task!r} is not a task of the meta-dataset this tuner was fitted on, nor a "
+                                 f"task that load_task knows ({e}); pass a Task or its meta-features (a dict of "
+                                 f"{self.mf_names_})") from None
+        cache[key] = (task, task_meta_features(loaded if isinstance(task, str) else task))
+    return cache[key][1]
 
 
 def random_encoded(space: SearchSpace, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -511,7 +524,7 @@ def _candidates(self: MAMLTuner, history_X: np.ndarray, history_y: np.ndarray, n
         X = np.concatenate([X, local_moves(self.space, top, 100, rng)])
     return None, X, None
 
-# %% ../nbs/07_maml.ipynb #36ca34f4
+# %% ../nbs/07_maml.ipynb #8548fbdd
 @patch
 def top_untried(self: MAMLTuner, history=(),          # the observations on the new task so far
                  task=None,                 # what is tuned: None, a task id, a Task, or its meta-features
