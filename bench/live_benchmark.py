@@ -22,7 +22,7 @@ import psutil
 import torch
 
 from live_tables import main as live_tables   # bench/live_tables.py, beside this script
-from metahpo_kit.benchmark import (add_regret, default_methods, maml_method, markdown_table, paired, plot_regret,
+from metahpo_kit.benchmark import (add_regret, default_methods, markdown_table, paired, plot_regret,
                                    resources, run_benchmark, summarize, time_to_within)
 from metahpo_kit.metadata import load_shipped
 from metahpo_kit.tasks import TASKS as CATALOGUE
@@ -56,9 +56,10 @@ def main(argv=None):
     if absent:
         print(f"--exclude: {absent} not in the shipped meta-dataset (nothing to leave out for them)", file=sys.stderr)
     md = md.filter(exclude_tasks=args.exclude, status=None)
-    methods = default_methods()
+    methods = default_methods(md.space)
     if "maml" in args.methods:
-        methods["maml"] = maml_method(n_steps=args.maml_steps)
+        from metahpo_kit.maml import MAMLTuner
+        methods["maml"] = MAMLTuner(md.space, n_steps=args.maml_steps)
     methods = {m: methods[m] for m in args.methods}
     t0 = time.time()
     res = run_benchmark(methods, md, tasks=args.tasks, mode="live", n_trials=args.trials, epochs=args.epochs,

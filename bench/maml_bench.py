@@ -21,11 +21,12 @@ from metahpo_kit.tasks import base_dataset
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.metadata import MetaDataset, random_search_expected_best, SHIPPED
 from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner
-from metahpo_kit.tuners import Observation, TPETuner, config_key
+from metahpo_kit.space import config_key
+from metahpo_kit.tuners import Observation, TPETuner, clone
 
 KS = (1, 3, 5, 10, 20)
 
-# name -> (constructor of a tuner given seed and epochs, whether it is deterministic given the fit)
+# the MAML tuner's variants: name -> MAMLTuner arguments
 MAML_VARIANTS = {
     "maml": dict(),
     "maml_zero_shot": dict(adapt_in_suggest=False),
@@ -45,30 +46,27 @@ def same_data(md, task):
     return [t for t in md.tasks if base_dataset(t) == base_dataset(task)]
 
 
-def make(method, md, task, seed, epochs, maml_kw):
-    "A fitted tuner for `method`, trained on every task but `task`; (tuner, fit seconds)."
+def methods(space, epochs: int, maml_kw: dict) -> dict:
+    "name -> unfitted tuner (random search is not among them: its expected curve is exact, see `main`)."
+    out = {"tpe": TPETuner(space), "portfolio": PortfolioTuner(space, epochs=epochs),
+           "similarity": SimilarityTuner(space, epochs=epochs)}
+    out.update({name: MAMLTuner(space, epochs=epochs, **{**maml_kw, **kw}) for name, kw in MAML_VARIANTS.items()})
+    return out
+
+
+def make(tuner, md, task, seed):
+    "A clone of `tuner` with `random_state=seed`, fitted on every task but `task`'s data; (tuner, fit seconds)."
     t0 = time.perf_counter()
-    if method == "portfolio":
-        tuner = PortfolioTuner(md.space, epochs=epochs, random_state=seed).fit(md, exclude_tasks=same_data(md, task))
-    elif method == "similarity":
-        tuner = SimilarityTuner(md.space, epochs=epochs, random_state=seed).fit(md, exclude_tasks=same_data(md, task))
-    elif method == "tpe":
-        tuner = TPETuner(md.space, random_state=seed)
-    elif method in MAML_VARIANTS:
-        kw = {**maml_kw, **MAML_VARIANTS[method]}
-        tuner = MAMLTuner(md.space, epochs=epochs, random_state=seed, **kw).fit(md, exclude_tasks=same_data(md, task))
-        tuner.set_task(meta_features=md.meta_features(task))
-    else:
-        raise ValueError(f"method={method!r} unknown")
-    return tuner, time.perf_counter() - t0
+    fitted = clone(tuner, random_state=seed).fit(md, exclude_tasks=same_data(md, task))
+    return fitted, time.perf_counter() - t0
 
 
-def simulate(tuner, table: dict, k_max: int) -> tuple:
-    "Best-so-far scores after each of k_max asks, and the median ask time."
+def simulate(tuner, table: dict, k_max: int, task: str) -> tuple:
+    "Best-so-far scores after each of k_max asks on `task`, and the median ask time."
     hist, best, times = [], [], []
     for _ in range(k_max):
         t0 = time.perf_counter()
-        c = tuner.ask(hist)
+        c = tuner.ask(hist, task=task)
         times.append(time.perf_counter() - t0)
         s = table[config_key(c)]
         hist.append(Observation(c, s))
@@ -113,7 +111,7 @@ def summarise(df: pd.DataFrame, baselines=("portfolio", "similarity"), tie=0.01)
 
 
 def timing(md: MetaDataset, epochs: int, out: Path, repeats: int = 50) -> str:
-    "Fit on the whole meta-dataset; median suggest time with 50 observations on the grid and on a continuous space."
+    "Fit on the whole meta-dataset; median ask time with 50 observations on the grid and on a continuous space."
     from metahpo_kit.space import Categorical, Float, Int, SearchSpace
     import platform
     lines = [f"# MAML tuner timing (epochs={epochs})\n", f"CPU: {platform.processor() or platform.machine()}, "
@@ -136,12 +134,12 @@ def timing(md: MetaDataset, epochs: int, out: Path, repeats: int = 50) -> str:
             ts.append(time.perf_counter() - t0)
         return 1000 * float(np.median(ts)), 1000 * float(np.percentile(ts, 90))
 
-    m, p90 = med(lambda: tuner.suggest(hist, task=task))
-    lines.append(f"- suggest, seed grid ({len(grid)} candidates), 50 observations: median {m:.1f} ms (90th pct {p90:.1f})")
-    m, p90 = med(lambda: tuner.suggest([], task=task))
-    lines.append(f"- suggest, seed grid, empty history (zero-shot): median {m:.1f} ms (90th pct {p90:.1f})")
-    m, p90 = med(lambda: tuner.suggest(hist[:2], task=task))
-    lines.append(f"- suggest, seed grid, 2 observations (the prior's greedy portfolio): median {m:.1f} ms (90th pct {p90:.1f})")
+    m, p90 = med(lambda: tuner.ask(hist, task=task))
+    lines.append(f"- ask, seed grid ({len(grid)} candidates), 50 observations: median {m:.1f} ms (90th pct {p90:.1f})")
+    m, p90 = med(lambda: tuner.ask([], task=task))
+    lines.append(f"- ask, seed grid, empty history (zero-shot): median {m:.1f} ms (90th pct {p90:.1f})")
+    m, p90 = med(lambda: tuner.ask(hist[:2], task=task))
+    lines.append(f"- ask, seed grid, 2 observations (the prior's greedy portfolio): median {m:.1f} ms (90th pct {p90:.1f})")
     space = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.1), Int("layers", 1, 4),
                          Categorical("opt", ("adam", "sgd", "rmsprop"))))
     rows = []
@@ -151,8 +149,8 @@ def timing(md: MetaDataset, epochs: int, out: Path, repeats: int = 50) -> str:
     cmd = MetaDataset.from_frame(pd.DataFrame(rows), space=space)
     ct = MAMLTuner(space, n_steps=50, random_state=0).fit(cmd)
     chist = [Observation(c, float(-abs(np.log10(c["lr"]) + 2))) for c in space.sample(50, seed=9)]
-    m, p90 = med(lambda: ct.suggest(chist))
-    lines.append(f"- suggest, continuous space, {ct.n_candidates} random + 300 local candidates, 50 observations: "
+    m, p90 = med(lambda: ct.ask(chist))
+    lines.append(f"- ask, continuous space, {ct.n_candidates} random + 300 local candidates, 50 observations: "
                  f"median {m:.1f} ms (90th pct {p90:.1f})")
     text = "\n".join(lines) + "\n"
     out.write_text(text)
@@ -161,7 +159,7 @@ def timing(md: MetaDataset, epochs: int, out: Path, repeats: int = 50) -> str:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--timing", action="store_true", help="only time fit and suggest (writes <out>_timing.md)")
+    ap.add_argument("--timing", action="store_true", help="only time fit and ask (writes <out>_timing.md)")
     ap.add_argument("--metadata", default=str(SHIPPED))
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -197,6 +195,10 @@ def main():
     print(f"meta-dataset {a.metadata}: {len(md.tasks)} tasks {md.tasks}; epochs={a.epochs}; held out: {tasks}",
           flush=True)
     scores = md.scores(a.epochs)
+    unfitted = methods(md.space, a.epochs, maml_kw)
+    unknown = [m for m in a.methods if m != "random" and m not in unfitted]
+    if unknown:
+        raise ValueError(f"methods {unknown} are not among {['random', *unfitted]}")
     for task in tasks:
         g = scores[scores.task == task]
         names = md.space.names
@@ -215,8 +217,8 @@ def main():
                     curve = random_search_expected_best(g["score"], a.k_max)   # exact expectation
                     fit_s, ask_s = 0.0, 0.0
                 else:
-                    tuner, fit_s = make(method, md, task, seed, a.epochs, maml_kw)
-                    curve, ask_s = simulate(tuner, table, a.k_max)
+                    tuner, fit_s = make(unfitted[method], md, task, seed)
+                    curve, ask_s = simulate(tuner, table, a.k_max, task)
                 rows = pd.DataFrame({"method": method, "task": task, "seed": seed, "k": np.arange(1, a.k_max + 1),
                                      "regret": regret(curve), "fit_s": fit_s, "ask_ms": 1000 * ask_s})
                 rows.to_csv(csv, mode="a", header=not csv.exists(), index=False)

@@ -29,7 +29,7 @@ def first_pick_regrets(md: MetaDataset, epochs: int, mixes) -> pd.DataFrame:
         _, _, keys = tuner._grid_candidates()
         table = TabularObjective(md, task, epochs).table()     # {config key: (score, test, cost)}
         y = np.array([table[k][0] if k in table else np.nan for k in keys], dtype=float)
-        z = tuner._task_vector(meta_features=md.meta_features(task))
+        z = tuner._task_vector(task)   # the held-out task, by its id: the tuner keeps every task's meta-features
         row = {"task": task, "epochs": epochs, "bandwidth": tuner.bandwidth_}
         for mix in mixes:
             p = prior_scores(tuner.prior_Y_, tuner.prior_Z_, z, tuner.bandwidth_, mix)

@@ -16,7 +16,8 @@ import optuna
 import psutil
 
 from metahpo_kit.space import SEED_SPACE
-from metahpo_kit.tuners import RandomTuner, TPETuner, suggest_config, tune
+from metahpo_kit.study import suggest_config, tune
+from metahpo_kit.tuners import RandomTuner, TPETuner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 N = {"memory": 200, "sqlite": 100}

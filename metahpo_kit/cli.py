@@ -16,9 +16,10 @@ import pandas as pd
 
 from .tasks import EMBEDDED_TASKS, load_task, summarize_tasks, task_table
 from .train import Budget
-from .tuners import TUNERS, make_tuner, tune
+from .study import tune
+from .tuners import TUNERS, make_tuner
 from .metadata import MetaDataset, build_metadataset, load_shipped, task_report
-from .benchmark import default_methods, maml_method, markdown_table, paired, plot_regret
+from .benchmark import default_methods, markdown_table, paired, plot_regret
 from .benchmark import run_benchmark, summarize
 
 # %% ../nbs/10_cli.ipynb #1ea06d08
@@ -83,7 +84,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     seeds = tuple(range(3 if args.quick else args.seeds))
     n_trials = min(args.trials, 20) if args.quick else args.trials
     maml_steps = args.maml_steps or (100 if args.quick else 300)
-    methods = {**default_methods(), "maml": maml_method(n_steps=maml_steps)}
+    from metahpo_kit.maml import MAMLTuner
+    methods = {**default_methods(md.space), "maml": MAMLTuner(md.space, n_steps=maml_steps)}
     if args.methods:
         unknown = [m for m in args.methods if m not in methods]
         if unknown:
@@ -91,10 +93,14 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         methods = {m: methods[m] for m in args.methods}
     print(f"{len(tasks)} held-out tasks (of {len(md.tasks)}; too-flat ones left out), {len(seeds)} seeds, "
           f"{n_trials} trials, {args.epochs}-epoch budget, methods {list(methods)}")
-    res = run_benchmark(methods, md, tasks=tasks, n_trials=n_trials, epochs=args.epochs, seeds=seeds)
+    res = run_benchmark(methods, md, tasks=tasks, n_trials=n_trials, epochs=args.epochs, seeds=seeds,
+                        fit_per_seed=not args.quick)
     ks = tuple(k for k in (1, 3, 5, 10, 20) if k <= n_trials)
     summary = summarize(res, ks=ks)
     print("\nmean normalised regret [95% bootstrap CI over tasks] (0 = the task's best recorded config):")
+    if args.quick:
+        print("(--quick: each learned tuner is fitted once per held-out task, and its seeds share that fit, so their "
+              "spread leaves out the fit's own randomness)")
     print(markdown_table(summary, ks=ks))
     if "random" in methods:
         print("\npaired per task vs random (wins/ties/losses, tie = 0.01):")

@@ -10,23 +10,25 @@ __all__ = ['BANDWIDTHS', 'init_params', 'surrogate', 'rank_loss', 'adapt', 'top_
            'MAMLTuner', 'random_encoded', 'local_moves', 'MAMLSampler']
 
 # %% ../nbs/07_maml.ipynb #6347f9f5
-import io
 import math
 import time
+from collections.abc import Mapping
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import optuna
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch.func import grad, vmap
 
 from .metadata import MetaDataset
-from .space import SEED_SPACE, Categorical, SearchSpace
-from .tasks import base_dataset
-from .transfer import _check_training, greedy_portfolio, normalised_tasks
-from .tuners import Observation, SpaceExhausted, Tuner, TunerSampler, _seed_for, config_key, history_of
+from .space import GRID_LIMIT, SEED_SPACE, Categorical, SearchSpace, config_key, seed_for
+from .study import TunerSampler, history_of
+from .tasks import Task, base_dataset, load_task
+from .tasks import meta_features as task_meta_features
+from .transfer import check_training, greedy_portfolio, normalised_tasks
+from .tuners import SpaceExhausted, Tuner
 
 # %% ../nbs/07_maml.ipynb #7f4ebe41
 def init_params(n_in: int,              # inputs: config dimensions + meta-features
@@ -125,7 +127,7 @@ def ensemble_scores(params: dict,      # stacked parameters (E, ...)
 
 
 def adapt_ensemble(params: dict, lrs: dict, Xs: torch.Tensor, ys: torch.Tensor, steps: int = 5) -> dict:
-    """First-order `adapt` of every member at once (the path `suggest` takes): one autograd call a step on the
+    """First-order `adapt` of every member at once (the path `ask` takes): one autograd call a step on the
     summed member losses, which is several times faster than `vmap(grad(...))` for one small support set."""
     gap = ys[:, None] - ys[None, :]
     w = (gap > 0).to(Xs.dtype)
@@ -217,14 +219,14 @@ def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> t
     d = space.dim
     return keys, np.array(X, dtype=np.float32).reshape(-1, d), np.array(y, dtype=np.float32)
 
-
+# %% ../nbs/07_maml.ipynb #08c237bf
 class MAMLTuner(Tuner):
     "A meta-learned surrogate (MAML with Meta-SGD rates, zero-shot episodes, an ensemble) as a kit tuner."
     name = "maml"
 
     def __init__(self, space: SearchSpace = SEED_SPACE,
                  hidden=(64, 64),              # hidden layer widths of the surrogate
-                 inner_steps: int = 5,         # gradient steps of the inner loop (fit and suggest)
+                 inner_steps: int = 5,         # gradient steps of the inner loop (fit and ask)
                  inner_lr: float = 0.1,        # the inner learning rate (the initial one when learned)
                  learn_inner_lr: bool = True,  # learn one inner rate per parameter (Meta-SGD)
                  first_order: bool = True,     # detach the inner gradients (FOMAML); False: exact second order
@@ -275,16 +277,7 @@ class MAMLTuner(Tuner):
         self.adapt_in_suggest = adapt_in_suggest
         self.random_state = random_state
 
-    def get_params(self) -> dict:
-        "The constructor's arguments (scikit-learn's `get_params`)."
-        return {k: getattr(self, k) for k in ("space", "hidden", "inner_steps", "inner_lr", "learn_inner_lr",
-                                              "first_order", "p_zero", "n_ensemble", "acquisition", "kappa",
-                                              "n_steps", "outer_lr", "tasks_per_step", "support", "query",
-                                              "outer_loss", "use_meta_features", "zero_shot",
-                                              "bandwidth", "prior_mix", "n_cover", "mf_noise",
-                                              "epochs", "n_candidates", "adapt_in_suggest", "random_state")}
-
-    def __repr__(self):
+    def __repr__(self) -> str:
         fitted = f", {len(self.train_tasks_)} tasks" if hasattr(self, "params_") else ", not fitted"
         return (f"MAMLTuner(hidden={tuple(self.hidden)}, inner_steps={self.inner_steps}, first_order={self.first_order}, "
                 f"n_ensemble={self.n_ensemble}, acquisition={self.acquisition!r}, zero_shot={self.zero_shot!r}{fitted})")
@@ -306,15 +299,21 @@ class MAMLTuner(Tuner):
         if not hasattr(self, "params_"):
             raise ValueError("MAMLTuner is not fitted: call fit(metadataset) (or MAMLTuner.load(path)) first")
 
+    def ask(self, history=(), task=None) -> dict:
+        "The best untried config for `task` given `history` (the first of `top_untried`, defined below)."
+        return self.top_untried(history, task=task)[0]
+
 # %% ../nbs/07_maml.ipynb #45492e1b
-def _task_inputs(self, X: np.ndarray, z: np.ndarray) -> np.ndarray:
+@patch
+def _task_inputs(self: MAMLTuner, X: np.ndarray, z: np.ndarray) -> np.ndarray:
     "The network's inputs: configs (n, d), joined with the task's standardised meta-features z (m,) when it uses them."
     if not self.use_meta_features:
         return np.ascontiguousarray(X, dtype=np.float32)
     return np.concatenate([X, np.broadcast_to(z, (len(X), len(z)))], axis=1).astype(np.float32)
 
 
-def _episodes(self, rng: np.random.Generator) -> tuple:
+@patch
+def _episodes(self: MAMLTuner, rng: np.random.Generator) -> tuple:
     "One outer step's batch: support and query tensors for `tasks_per_step` tasks, and the adaptation switch."
     tasks = self.train_tasks_
     names = list(tasks)
@@ -339,7 +338,8 @@ def _episodes(self, rng: np.random.Generator) -> tuple:
     return t(Xs), t(ys), t(Xq), t(yq), torch.as_tensor(on)
 
 
-def _outer_loop(self, n_steps: int, rng: np.random.Generator) -> list:
+@patch
+def _outer_loop(self: MAMLTuner, n_steps: int, rng: np.random.Generator) -> list:
     "Run `n_steps` outer steps from the current parameters; the loss of each step."
     params = {k: v.clone().requires_grad_(True) for k, v in self.params_.items()}
     lrs = {k: v.clone().requires_grad_(self.learn_inner_lr) for k, v in self.inner_lrs_.items()}
@@ -359,26 +359,29 @@ def _outer_loop(self, n_steps: int, rng: np.random.Generator) -> list:
     return losses
 
 
-def _set_tasks(self, tasks: dict) -> None:
+@patch
+def _set_tasks(self: MAMLTuner, tasks: dict) -> None:
     "Keep the training tasks as (X, normalised y, standardised meta-features)."
-    self.train_tasks_ = {t: (X.astype(np.float32), y.astype(np.float32),
-                             ((mf - self.mf_mean_) / self.mf_scale_).astype(np.float32))
-                         for t, (X, y, mf, keys) in tasks.items()}
-    self.task_mf_ = {t: mf for t, (X, y, mf, keys) in tasks.items()}
-    self.train_keys_ = {t: list(keys) for t, (X, y, mf, keys) in tasks.items()}
+    self.train_tasks_ = {t: (ts.X.astype(np.float32), ts.y.astype(np.float32),
+                             ((ts.meta_features - self.mf_mean_) / self.mf_scale_).astype(np.float32))
+                         for t, ts in tasks.items()}
+    self.task_mf_ = {t: ts.meta_features for t, ts in tasks.items()}
+    self.train_keys_ = {t: list(ts.keys) for t, ts in tasks.items()}
 
 
-def _grid_candidates(self):
+@patch
+def _grid_candidates(self: MAMLTuner):
     "(configs, encoded, keys) of the whole grid, built once, on finite spaces of up to 20,000 configs; else None."
-    if not (self.space.is_finite and self.space.size <= 20_000):
+    if not (self.space.is_finite and self.space.size <= GRID_LIMIT):
         return None
     if not hasattr(self, "_grid"):
         grid = self.space.grid()
         self._grid = (grid, self.space.encode_many(grid).astype(np.float32), [config_key(c) for c in grid])
     return self._grid
 
-
-def _fit_prior(self) -> None:
+# %% ../nbs/07_maml.ipynb #4a736463
+@patch
+def _fit_prior(self: MAMLTuner) -> None:
     """The zero-shot prior's table (training tasks x grid configs, `prior_Y_`), their meta-features (`prior_Z_`) and
     bandwidth (`bandwidth_`, chosen unless given; `bandwidth_regret_`: the choice's leave-one-dataset-out regrets).
     Only on spaces whose candidates are a grid: on continuous spaces no two tasks share a config."""
@@ -387,7 +390,7 @@ def _fit_prior(self) -> None:
     grid = self._grid_candidates()
     if grid is None:
         return
-    keys = grid[2]                                      # the order of the candidates in `suggest`
+    keys = grid[2]                                      # the order of the candidates in `ask`
     col = {k: j for j, k in enumerate(keys)}
     names = list(self.train_tasks_)
     Y = np.full((len(names), len(keys)), np.nan, dtype=np.float32)
@@ -403,22 +406,26 @@ def _fit_prior(self) -> None:
         self.bandwidth_, self.bandwidth_regret_ = choose_bandwidth(Y, self.prior_Z_, [base_dataset(t) for t in names])
 
 
-def _fit(self, metadataset: MetaDataset,   # the training evaluations (same space as the tuner)
-         exclude_tasks=(),                 # tasks left out (the held-out task of a benchmark)
+@patch
+def fit(self: MAMLTuner, metadataset: MetaDataset = None,   # the training evaluations (same space as the tuner)
+         exclude_tasks=(),                        # tasks left out (the held-out task of a benchmark)
         ) -> "MAMLTuner":
-    "Meta-train the surrogate on the tasks of `metadataset`; returns self."
+    """Meta-train the surrogate on the tasks of `metadataset` less `exclude_tasks`; returns self. The meta-features
+    of every task of `metadataset` are kept (`meta_features_`), so `ask(..., task=id)` knows a held-out task: they
+    describe a task's data, known before any trial; its scores are not used."""
     tasks = normalised_tasks(metadataset, self.epochs, exclude_tasks) if isinstance(metadataset, MetaDataset) else {}
-    _check_training(metadataset, self.space, exclude_tasks, tasks, "MAMLTuner")
+    check_training(metadataset, self.space, exclude_tasks, tasks, "MAMLTuner")
     self.check_args()
     t0 = time.perf_counter()
-    seed = _seed_for(self.random_state, 11)
+    seed = seed_for(self.random_state, 11)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed if seed is not None else int(rng.integers(2**62)))
-    M = np.stack([mf for (_, _, mf, _) in tasks.values()]) if tasks else np.zeros((0, 0))
+    M = np.stack([ts.meta_features for ts in tasks.values()]) if tasks else np.zeros((0, 0))
     self.mf_names_ = list(metadataset.meta_features(next(iter(tasks))).keys())
     self.mf_mean_ = M.mean(0)
     sd = M.std(0)
     self.mf_scale_ = np.where(sd > 1e-8, sd, 1.0)
+    self.meta_features_ = {t: metadataset.meta_features(t) for t in metadataset.tasks}
     self._set_tasks(tasks)
     self._fit_prior()
     n_in = self.space.dim + (len(self.mf_names_) if self.use_meta_features else 0)
@@ -428,39 +435,50 @@ def _fit(self, metadataset: MetaDataset,   # the training evaluations (same spac
     self.fit_seconds_ = time.perf_counter() - t0
     return self
 
-
-MAMLTuner._task_inputs = _task_inputs
-MAMLTuner._episodes = _episodes
-MAMLTuner._outer_loop = _outer_loop
-MAMLTuner._set_tasks = _set_tasks
-MAMLTuner._grid_candidates = _grid_candidates
-MAMLTuner._fit_prior = _fit_prior
-MAMLTuner.fit = _fit
-
 # %% ../nbs/07_maml.ipynb #1b8d0789
-def _task_vector(self, task=None, meta_features=None) -> np.ndarray:
-    "The standardised meta-feature vector of the task being tuned."
+@patch
+def _task_vector(self: MAMLTuner, task=None) -> np.ndarray:
+    """The standardised meta-feature vector of the task being tuned: `task` is None (unknown: the training mean, a
+    zero vector), a task id of the meta-dataset the tuner was fitted on, a `Task`, or its meta-features (a dict of
+    `mf_names_`, or a vector in that order)."""
     m = len(self.mf_names_)
-    if meta_features is None and task is not None:
-        if isinstance(task, str):
-            if task not in self.task_mf_:
-                raise ValueError(f"task={task!r} is not a training task of this tuner; pass meta_features= "
-                                 f"(a dict of {self.mf_names_}) or a Task")
-            return ((self.task_mf_[task] - self.mf_mean_) / self.mf_scale_).astype(np.float32)
-        from metahpo_kit.tasks import meta_features as compute
-        meta_features = compute(task)
-    if meta_features is None or m == 0:
+    if task is None:
         return np.zeros(m, dtype=np.float32)
-    if isinstance(meta_features, dict):
-        missing = [k for k in self.mf_names_ if k not in meta_features]
+    if isinstance(task, str) and task in self.task_mf_:
+        return ((self.task_mf_[task] - self.mf_mean_) / self.mf_scale_).astype(np.float32)
+    if isinstance(task, str) and task in (getattr(self, "meta_features_", None) or {}):
+        task = self.meta_features_[task]
+    elif isinstance(task, (str, Task)):   # a task name to load (as a study's TrainerObjective does) or a Task
+        task = self._computed_meta_features(task)
+    if m == 0:
+        return np.zeros(0, dtype=np.float32)
+    if isinstance(task, Mapping):
+        missing = [k for k in self.mf_names_ if k not in task]
         if missing:
-            raise ValueError(f"meta_features lacks {missing}; the tuner was trained on {self.mf_names_}")
-        v = np.array([float(meta_features[k]) for k in self.mf_names_])
+            raise ValueError(f"the task's meta-features lack {missing}; the tuner was trained on {self.mf_names_}")
+        v = np.array([float(task[k]) for k in self.mf_names_])
     else:
-        v = np.asarray(meta_features, dtype=float)
+        v = np.asarray(task, dtype=float)
         if v.shape != (m,):
-            raise ValueError(f"meta_features has shape {v.shape}; the tuner needs ({m},) in the order {self.mf_names_}")
+            raise ValueError(f"task= meta-features of shape {v.shape}; the tuner needs ({m},) in the order {self.mf_names_}")
     return ((v - self.mf_mean_) / self.mf_scale_).astype(np.float32)
+
+
+@patch
+def _computed_meta_features(self: MAMLTuner, task) -> dict:
+    "The meta-features of a `Task`, or of a task name loaded with `load_task`; computed once per task and kept."
+    cache = self.__dict__.setdefault("_mf_cache", {})
+    key = task if isinstance(task, str) else id(task)
+    if key not in cache or cache[key][0] is not task:
+        if isinstance(task, str):
+            try:
+                loaded = load_task(task)
+            except (ValueError, KeyError, FileNotFoundError) as e:
+                raise ValueError(f"task={task!r} is not a task of the meta-dataset this tuner was fitted on, nor a "
+                                 f"task that load_task knows ({e}); pass a Task or its meta-features (a dict of "
+                                 f"{self.mf_names_})") from None
+        cache[key] = (task, task_meta_features(loaded if isinstance(task, str) else task))
+    return cache[key][1]
 
 
 def random_encoded(space: SearchSpace, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -492,37 +510,38 @@ def local_moves(space: SearchSpace, centres: np.ndarray, n_each: int, rng: np.ra
     return X
 
 
-def _candidates(self, history_X: np.ndarray, history_y: np.ndarray, n_history: int) -> tuple:
+@patch
+def _candidates(self: MAMLTuner, history_X: np.ndarray, history_y: np.ndarray, n_history: int) -> tuple:
     """(configs or None, encoded candidates, keys or None): the grid on finite spaces; otherwise `n_candidates`
     random points plus local moves around the best three observed, as vectors (decoded only when chosen)."""
     grid = self._grid_candidates()
     if grid is not None:
         return grid
-    rng = np.random.default_rng(_seed_for(self.random_state, 5, n_history))
+    rng = np.random.default_rng(seed_for(self.random_state, 5, n_history))
     X = random_encoded(self.space, self.n_candidates, rng)
     if len(history_y):
         top = history_X[np.argsort(-history_y)[:3]]
         X = np.concatenate([X, local_moves(self.space, top, 100, rng)])
     return None, X, None
 
-
-def _suggest(self, history=(),              # the observations on the new task so far
-             task=None,                     # a training task id or a Task (for its meta-features)
-             meta_features=None,            # or the meta-features themselves (dict or vector)
-             n: int = 1,                    # how many configs to return
-            ) -> list:
+# %% ../nbs/07_maml.ipynb #8548fbdd
+@patch
+def top_untried(self: MAMLTuner, history=(),          # the observations on the new task so far
+                 task=None,                 # what is tuned: None, a task id, a Task, or its meta-features
+                 n: int = 1,                # how many configs to return
+                ) -> list:
     """The `n` best untried configs: before any scored observation, by the meta-feature prior (`zero_shot="prior"`,
     grid spaces) or the network; up to `n_cover` trials, by the prior's greedy portfolio; after, by the acquisition
     over the network adapted on `history`."""
     self.check_space()
-    z = self._task_vector(task, meta_features)
+    z = self._task_vector(task)
     if not hasattr(self, "_seen"):
         self._seen = {}
     tried, Xh, yh = _history_arrays(self.space, history, self._seen)
     configs, Xc, keys = self._candidates(Xh, yh, len(history))
     use_prior = self.zero_shot == "prior" and getattr(self, "prior_Y_", None) is not None
     if use_prior and (len(yh) == 0 or len(history) <= self.n_cover):
-        known = task is not None or meta_features is not None   # unknown task: every training task weighs the same
+        known = task is not None   # unknown task: every training task weighs the same
         h = self.bandwidth_ if known else math.inf
         if len(yh) == 0:
             p = prior_scores(self.prior_Y_, self.prior_Z_, z, h, self.prior_mix)
@@ -557,27 +576,9 @@ def _suggest(self, history=(),              # the observations on the new task s
         raise SpaceExhausted(f"every one of the {len(Xc)} candidates has been tried")
     return out
 
-
-def _set_task(self, task=None, meta_features=None) -> "MAMLTuner":
-    "Fix the task `ask` tunes (its id, a Task, or its meta-features); returns self."
-    self.task = task
-    self.task_meta_features = meta_features
-    return self
-
-
-def _ask(self, history=()):
-    return self.suggest(history, task=getattr(self, "task", None),
-                        meta_features=getattr(self, "task_meta_features", None))[0]
-
-
-MAMLTuner._task_vector = _task_vector
-MAMLTuner._candidates = _candidates
-MAMLTuner.suggest = _suggest
-MAMLTuner.set_task = _set_task
-MAMLTuner.ask = _ask
-
 # %% ../nbs/07_maml.ipynb #b743d96f
-def _update(self, new_evaluations: MetaDataset,   # finished tasks (same space)
+@patch
+def update(self: MAMLTuner, new_evaluations: MetaDataset,   # finished tasks (same space)
             n_steps: int | None = None,           # outer steps (default: n_steps // 4)
            ) -> "MAMLTuner":
     "Meta-update the learner with the tasks of `new_evaluations` (added to, or replacing, training tasks)."
@@ -588,34 +589,36 @@ def _update(self, new_evaluations: MetaDataset,   # finished tasks (same space)
     new = normalised_tasks(new_evaluations, self.epochs)
     if not new:
         raise ValueError("update: no task with distinct scores in new_evaluations")
-    for t, (X, y, mf, keys) in new.items():
-        if len(mf) != len(self.mf_names_):
-            raise ValueError(f"update: task {t!r} has {len(mf)} meta-features; the tuner uses {self.mf_names_}")
-        self.train_tasks_[t] = (X.astype(np.float32), y.astype(np.float32),
-                                ((mf - self.mf_mean_) / self.mf_scale_).astype(np.float32))
-        self.task_mf_[t] = mf
-        self.train_keys_[t] = list(keys)
+    for t, ts in new.items():
+        if len(ts.meta_features) != len(self.mf_names_):
+            raise ValueError(f"update: task {t!r} has {len(ts.meta_features)} meta-features; the tuner uses {self.mf_names_}")
+        self.train_tasks_[t] = (ts.X.astype(np.float32), ts.y.astype(np.float32),
+                                ((ts.meta_features - self.mf_mean_) / self.mf_scale_).astype(np.float32))
+        self.task_mf_[t] = ts.meta_features
+        self.train_keys_[t] = list(ts.keys)
     self._fit_prior()
-    rng = np.random.default_rng(_seed_for(self.random_state, 13, len(self.train_tasks_)))
+    rng = np.random.default_rng(seed_for(self.random_state, 13, len(self.train_tasks_)))
     self.losses_ = list(self.losses_) + self._outer_loop(n_steps if n_steps is not None else max(1, self.n_steps // 4), rng)
     return self
 
 
-_STATE = ("params_", "inner_lrs_", "mf_names_", "mf_mean_", "mf_scale_", "train_tasks_", "task_mf_", "train_keys_",
+_STATE = ("params_", "inner_lrs_", "mf_names_", "mf_mean_", "mf_scale_", "meta_features_", "train_tasks_", "task_mf_", "train_keys_",
           "prior_Y_", "prior_Z_", "bandwidth_", "bandwidth_regret_", "losses_",
           "fit_seconds_")
 
 
-def _save(self, path) -> str:
+@patch
+def save(self: MAMLTuner, path) -> str:
     "Write the fitted tuner to `path` (one torch file)."
     self.check_space()
     args = {k: v for k, v in self.get_params().items() if k != "space"}
     torch.save({"format": 2, "space": self.space.to_dict(), "args": args,
-                "state": {k: getattr(self, k) for k in _STATE}}, path)
+                "state": {k: getattr(self, k, None) for k in _STATE}}, path)
     return str(path)
 
 
-def _load(cls, path,                              # a file written by `save`
+@patch(cls_method=True)
+def load(cls: MAMLTuner, path,                              # a file written by `save`
           space: SearchSpace | None = None,       # the space it must be for (None: the stored one)
          ) -> "MAMLTuner":
     "A fitted tuner from `path`."
@@ -634,22 +637,14 @@ def _load(cls, path,                              # a file written by `save`
         setattr(tuner, k, v)
     return tuner
 
-
-MAMLTuner.update = _update
-MAMLTuner.save = _save
-MAMLTuner.load = classmethod(_load)
-
 # %% ../nbs/07_maml.ipynb #375cd20e
 class MAMLSampler(TunerSampler):
     "A fitted `MAMLTuner` as an Optuna sampler; parameters outside its space are sampled at random."
 
     def __init__(self, tuner: MAMLTuner,        # a fitted tuner
                  seed: int | None = None,       # seeds the random fallback
-                 task=None,                     # the task tuned (id or Task), for its meta-features
-                 meta_features=None):           # or its meta-features
-        super().__init__(tuner, seed=seed)
-        self.task = task
-        self.meta_features = meta_features
+                 task=None):                    # what is tuned: a task id, a Task, or its meta-features
+        super().__init__(tuner, seed=seed, task=task)
 
     def infer_relative_search_space(self, study, trial):
         return optuna.search_space.intersection_search_space(study.get_trials(deepcopy=False)) or \
@@ -663,8 +658,7 @@ class MAMLSampler(TunerSampler):
         if all(name in search_space and search_space[name] == d for name, d in mine.items()):
             earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
             try:
-                config = self.tuner.suggest(history_of(earlier, self.tuner.space), task=self.task,
-                                            meta_features=self.meta_features)[0]
+                config = self.tuner.ask(history_of(earlier, self.tuner.space), task=self.task)
                 out = {k: v for k, v in config.items() if k in search_space}
             except SpaceExhausted:
                 out = {}

@@ -10,9 +10,7 @@ __all__ = ['FORMAT_VERSION', 'CURVES', 'SCORES', 'REQUIRED', 'SHIPPED', 'row_fro
            'random_search_expected_best', 'task_report']
 
 # %% ../nbs/06_metadata.ipynb #514c599f
-import glob
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -21,12 +19,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fastcore.basics import patch
 
 import metahpo_kit
-from .space import SEED_SPACE, Categorical, Float, Int, SearchSpace
-from .tasks import META_FEATURES, load_task, meta_features
+from .objective import Objective
+from .space import SEED_SPACE, Categorical, Float, Int, SearchSpace, config_key
+from .tasks import load_task, meta_features
 from .train import Budget, TrialResult, fit_many
-from .tuners import Objective, config_key
 
 # %% ../nbs/06_metadata.ipynb #3e46de09
 FORMAT_VERSION = 1
@@ -102,7 +101,8 @@ class MetaDataset:
 REQUIRED = ("task", "seed", "epochs", "val_accuracy", "status")
 
 
-def _check_rows(self, df: pd.DataFrame) -> pd.DataFrame:
+@patch
+def _check_rows(self: MetaDataset, df: pd.DataFrame) -> pd.DataFrame:
     "Validate `df`'s configs against the space and its columns; return it with configs normalised."
     missing = [c for c in REQUIRED + tuple(self.config_cols) if c not in df.columns]
     if missing:
@@ -120,9 +120,6 @@ def _check_rows(self, df: pd.DataFrame) -> pd.DataFrame:
     for col in self.config_cols:
         df[col] = [c[col] for c in cfgs]
     return df
-
-
-MetaDataset._check_rows = _check_rows
 
 # %% ../nbs/06_metadata.ipynb #c06e9a44
 def _table(df: pd.DataFrame, space: SearchSpace) -> pa.Table:
@@ -163,7 +160,8 @@ def _parts(path: Path) -> list:
     return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
 
 
-def _load(cls, path: str, space: SearchSpace | None = None) -> "MetaDataset":
+@patch(cls_method=True)
+def load(cls: MetaDataset, path: str, space: SearchSpace | None = None) -> "MetaDataset":
     "Read a meta-dataset file or folder of parts; `space` (optional) must match the stored one."
     path = Path(path)
     if not path.exists():
@@ -178,7 +176,8 @@ def _load(cls, path: str, space: SearchSpace | None = None) -> "MetaDataset":
     return cls(space, frame, str(path) if path.is_dir() else None)
 
 
-def _save(self, path: str) -> str:
+@patch
+def save(self: MetaDataset, path: str) -> str:
     "Write the whole table as one Parquet file (atomically: a temporary file, then a rename)."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,8 +186,9 @@ def _save(self, path: str) -> str:
     os.replace(tmp, path)
     return str(path)
 
-
-def _append(self, rows) -> "MetaDataset":
+# %% ../nbs/06_metadata.ipynb #f1a32fe0
+@patch
+def append(self: MetaDataset, rows) -> "MetaDataset":
     "Add rows (dicts or a DataFrame); when `path` is set, write them as a new part file at once."
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     if df.empty:
@@ -205,7 +205,8 @@ def _append(self, rows) -> "MetaDataset":
     return self
 
 
-def _merge(self, other: "MetaDataset") -> "MetaDataset":
+@patch
+def merge(self: MetaDataset, other: "MetaDataset") -> "MetaDataset":
     "A new meta-dataset with the rows of both (same space), duplicates (task, config, seed, epochs) dropped."
     if other.space != self.space:
         raise ValueError(f"cannot merge meta-datasets of different spaces: {'; '.join(self.space.difference(other.space))}")
@@ -214,7 +215,8 @@ def _merge(self, other: "MetaDataset") -> "MetaDataset":
     return MetaDataset(self.space, frame.drop_duplicates(subset=key, keep="first").reset_index(drop=True))
 
 
-def _filter(self, tasks=None, exclude_tasks=(), modality=None, status="ok") -> "MetaDataset":
+@patch
+def filter(self: MetaDataset, tasks=None, exclude_tasks=(), modality=None, status="ok") -> "MetaDataset":
     "A new meta-dataset with the rows of some tasks / a modality / a status (None: any status)."
     df = self.frame
     if tasks is not None:
@@ -228,7 +230,8 @@ def _filter(self, tasks=None, exclude_tasks=(), modality=None, status="ok") -> "
     return MetaDataset(self.space, df.reset_index(drop=True))
 
 
-def _compact(self) -> "MetaDataset":
+@patch
+def compact(self: MetaDataset) -> "MetaDataset":
     "Rewrite the part files of `path` as one part (atomically: the new part is in place before the old go)."
     if self.path is None:
         raise ValueError("compact() needs a meta-dataset stored in a folder (path=...)")
@@ -246,14 +249,6 @@ def _compact(self) -> "MetaDataset":
             p.unlink()
     return self
 
-
-MetaDataset.load = classmethod(_load)
-MetaDataset.compact = _compact
-MetaDataset.save = _save
-MetaDataset.append = _append
-MetaDataset.merge = _merge
-MetaDataset.filter = _filter
-
 # %% ../nbs/06_metadata.ipynb #fc1bad00
 def _at_epoch(curve, epochs: int | None, final):
     "Validation accuracy after `epochs` epochs (the final value when None or beyond the curve)."
@@ -263,7 +258,8 @@ def _at_epoch(curve, epochs: int | None, final):
     return curve[min(epochs, len(curve)) - 1]
 
 
-def _scores(self, epochs: int | None = None, tasks=None) -> pd.DataFrame:
+@patch
+def scores(self: MetaDataset, epochs: int | None = None, tasks=None) -> pd.DataFrame:
     "One row per (task, config): mean (and seed spread of) validation accuracy after `epochs`, test accuracy, cost."
     df = self.frame if tasks is None else self.frame[self.frame["task"].isin(list(tasks))]
     if df.empty:
@@ -286,11 +282,9 @@ def _scores(self, epochs: int | None = None, tasks=None) -> pd.DataFrame:
     out["score_sd"] = out["score_sd"].fillna(0.0)
     return out
 
-
-MetaDataset.scores = _scores
-
 # %% ../nbs/06_metadata.ipynb #a34a678f
-def _task_arrays(self, epochs: int | None = None) -> dict:
+@patch
+def task_arrays(self: MetaDataset, epochs: int | None = None) -> dict:
     "`{task: (X (n, d) configs in [0,1]^d, y (n,) mean scores, mf (m,) meta-features)}`."
     table = self.scores(epochs)
     out = {}
@@ -300,9 +294,6 @@ def _task_arrays(self, epochs: int | None = None) -> dict:
         mf = self.meta_features(task)
         out[task] = (X, g["score"].to_numpy(dtype=float), np.array(list(mf.values()), dtype=float))
     return out
-
-
-MetaDataset.task_arrays = _task_arrays
 
 # %% ../nbs/06_metadata.ipynb #d936bcda
 def infer_space(df: pd.DataFrame, cols: list) -> SearchSpace:
@@ -325,7 +316,8 @@ def infer_space(df: pd.DataFrame, cols: list) -> SearchSpace:
     return SearchSpace(tuple(params))
 
 
-def _from_frame(cls, df: pd.DataFrame,            # one row an evaluation
+@patch(cls_method=True)
+def from_frame(cls: MetaDataset, df: pd.DataFrame,            # one row an evaluation
                 space: SearchSpace | None = None, # the space; None: inferred from the config columns
                 task_col: str = "task",           # the column naming the task
                 score_col: str = "score",         # the column of the score to maximise (e.g. validation accuracy)
@@ -353,9 +345,6 @@ def _from_frame(cls, df: pd.DataFrame,            # one row an evaluation
     ds = cls(space)
     ds.append(out)
     return ds
-
-
-MetaDataset.from_frame = classmethod(_from_frame)
 
 # %% ../nbs/06_metadata.ipynb #b0464e04
 def parse_task_id(task_id: str) -> tuple:
@@ -391,7 +380,7 @@ def distinct_sample(space: SearchSpace, n: int, seed: int = 0) -> list:
         return [grid[i] for i in np.random.default_rng(seed).permutation(len(grid))[:n]]
     return space.sample(n, seed=seed)
 
-
+# %% ../nbs/06_metadata.ipynb #f6008325
 def build_metadataset(tasks: list,                      # task ids (names or variants `name@key=value,...`)
                       space: SearchSpace = SEED_SPACE,  # the space to evaluate
                       configs="grid",                   # "grid", or a number of configs sampled (seeded) per task

@@ -7,7 +7,7 @@ from metahpo_kit.benchmark import (add_regret, at_k, default_methods, markdown_t
                                    run_benchmark, simulate, summarize, time_to_within)
 from metahpo_kit.metadata import TabularObjective
 from metahpo_kit.tasks import base_dataset
-from metahpo_kit.space import SEED_SPACE
+from metahpo_kit.space import SEED_SPACE, SearchSpace
 from metahpo_kit.transfer import synthetic_metadataset
 from metahpo_kit.tuners import RandomTuner
 
@@ -64,24 +64,21 @@ def test_oracle_and_random_on_a_synthetic_family():
     md = synthetic_metadataset(n_tasks=4, seed=0)
     table = md.scores()
 
-    class Oracle(RandomTuner):
-        def __init__(self, space, best, random_state=None):
-            super().__init__(space, random_state)
-            self.best = best
-
-        def ask(self, history=()):
-            return self.best if not history else super().ask(history)
-
     seen_training = {}
 
-    def oracle(space, train, epochs):
-        held_out = [t for t in md.tasks if t not in train.tasks]
-        assert len(held_out) == 1
-        seen_training[held_out[0]] = list(train.tasks)
-        g = table[table["task"] == held_out[0]].sort_values("score").iloc[-1]
-        return lambda seed: Oracle(space, {n: g[f"config.{n}"] for n in space.names}, seed)
+    class Oracle(RandomTuner):
+        "Learns which tasks it is fitted without; proposes the asked task's best config first."
+        def fit(self, metadataset=None, exclude_tasks=()):
+            self.exclude_ = list(exclude_tasks)
+            return self
 
-    res = run_benchmark({"random": default_methods()["random"], "oracle": oracle}, md, n_trials=3, epochs=None,
+        def ask(self, history=(), task=None):
+            assert self.exclude_ == [task]                  # fitted without the task it is asked about
+            seen_training[task] = [t for t in md.tasks if t not in self.exclude_]
+            g = table[table["task"] == task].sort_values("score").iloc[-1]
+            return {n: g[f"config.{n}"] for n in self.space.names} if not history else super().ask(history)
+
+    res = run_benchmark({"random": default_methods()["random"], "oracle": Oracle(md.space)}, md, n_trials=3, epochs=None,
                         seeds=tuple(range(30)), progress=False)
     s = summarize(res, ks=(1,)).set_index("method")
     assert s.loc["oracle", "regret_mean"] == 0.0
@@ -99,11 +96,12 @@ def test_variants_of_the_held_out_dataset_are_left_out():
     assert base_dataset("a@max_train=10") == "a"
     trained_on = {}
 
-    def spy(space, train, epochs):
-        trained_on[len(trained_on)] = list(train.tasks)
-        return lambda seed: RandomTuner(space, seed)
+    class Spy(RandomTuner):
+        def fit(self, metadataset=None, exclude_tasks=()):
+            trained_on[len(trained_on)] = [t for t in metadataset.tasks if t not in exclude_tasks]
+            return self
 
-    run_benchmark({"spy": spy}, md, tasks=["a"], n_trials=1, epochs=None, seeds=(0,), progress=False)
+    run_benchmark({"spy": Spy(md.space)}, md, tasks=["a"], n_trials=1, epochs=None, seeds=(0,), progress=False)
     assert trained_on[0] == ["b"]
 
 
@@ -113,3 +111,26 @@ def test_bad_input():
         run_benchmark(default_methods(), md, mode="simulated")
     with pytest.raises(ValueError, match="tasks \\['nope'\\] are not in the meta-dataset"):
         run_benchmark(default_methods(), md, tasks=["nope"])
+    with pytest.raises(ValueError, match="method 'old' is .* not an unfitted metahpo_kit Tuner"):
+        run_benchmark({"old": lambda space, md, epochs: None}, md)
+    other = SearchSpace(tuple(p for p in SEED_SPACE.params if p.name != "dropout"))
+    with pytest.raises(ValueError, match="method 'random': its tuner's space differs from the meta-dataset's"):
+        run_benchmark({"random": RandomTuner(other)}, md)
+
+
+def test_learned_tuners_are_fitted_per_task_and_seed():
+    "Each (task, seed) run fits its own clone, seeded with the run's seed; fit_per_seed=False fits once per task."
+    md = synthetic_metadataset(n_tasks=3, seed=0)
+    fits = []
+
+    class Counting(RandomTuner):
+        def fit(self, metadataset=None, exclude_tasks=()):
+            fits.append((tuple(exclude_tasks), self.random_state))
+            return self
+
+    run_benchmark({"c": Counting(md.space)}, md, n_trials=1, epochs=None, seeds=(0, 1), progress=False)
+    assert len(fits) == 6 and len(set(fits)) == 6
+    fits.clear()
+    run_benchmark({"c": Counting(md.space)}, md, n_trials=1, epochs=None, seeds=(0, 1), progress=False,
+                  fit_per_seed=False)
+    assert len(fits) == 3

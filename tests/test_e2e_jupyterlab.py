@@ -20,7 +20,7 @@ NOTEBOOK = {
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": [
             "import json, os\n", "os.environ['METAHPO_THREADS'] = '1'\n",
             "from metahpo_kit.space import SEED_SPACE\n", "from metahpo_kit.tasks import load_task\n",
-            "from metahpo_kit.train import Budget\n", "from metahpo_kit.tuners import RandomTuner, tune\n",
+            "from metahpo_kit.train import Budget\n", "from metahpo_kit.study import tune\n", "from metahpo_kit.tuners import RandomTuner\n",
             "from metahpo_kit.widgets import Dashboard\n",
             "dash = Dashboard(n_trials=3, title='e2e study')\n", "dash"]},
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": [

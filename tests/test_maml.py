@@ -16,7 +16,9 @@ from metahpo_kit.maml import (BANDWIDTHS, MAMLSampler, MAMLTuner, adapt, adapt_e
 from metahpo_kit.metadata import MetaDataset, TabularObjective
 from metahpo_kit.space import Categorical, Float, SEED_SPACE, SearchSpace
 from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
-from metahpo_kit.tuners import Observation, config_key, suggest_config, tune
+from metahpo_kit.space import config_key
+from metahpo_kit.study import suggest_config, tune
+from metahpo_kit.tuners import Observation
 
 torch.set_num_threads(1)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -120,8 +122,9 @@ def test_adaptation_lowers_support_loss():
 
 def test_zero_shot_ranks_a_synthetic_family_better_than_chance(syn):
     tuner = fitted_net(syn)
-    X, y, mf, keys = normalised_tasks(syn)["synth0"]
-    z = tuner._task_vector(meta_features=syn.meta_features("synth0"))
+    ts = normalised_tasks(syn)["synth0"]
+    X, y, keys = ts.X, ts.y, ts.keys
+    z = tuner._task_vector(syn.meta_features("synth0"))
     with torch.no_grad():
         from metahpo_kit.maml import ensemble_scores
         f = ensemble_scores(tuner.params_, torch.as_tensor(tuner._task_inputs(X.astype(np.float32), z))).mean(0)
@@ -129,7 +132,7 @@ def test_zero_shot_ranks_a_synthetic_family_better_than_chance(syn):
     top10 = y[np.argsort(-f.numpy())[:10]].mean()
     assert rho > 0.3                                        # chance: 0
     assert top10 > 0.8                                      # chance: the mean, about 0.45
-    first = tuner.suggest([], meta_features=syn.meta_features("synth0"))[0]
+    first = tuner.ask([], task="synth0")
     assert dict(zip(keys, y))[config_key(first)] > 0.8     # chance: the mean, about 0.45
 
 
@@ -137,24 +140,24 @@ def test_prior_zero_shot_follows_the_meta_features(syn):
     "The prior's first pick, each task of the family held out in turn, against the best config on average."
     prior, mean = [], []
     for t in syn.tasks:
-        _, y, _, keys = normalised_tasks(syn)[t]
-        table = dict(zip(keys, y))
+        ts = normalised_tasks(syn)[t]
+        table = dict(zip(ts.keys, ts.y))
         tuner = MAMLTuner(n_steps=1, random_state=0).fit(syn, exclude_tasks=[t])
         assert tuner.bandwidth_ in BANDWIDTHS and set(tuner.bandwidth_regret_) == set(BANDWIDTHS)
-        prior.append(table[config_key(tuner.suggest([], meta_features=syn.meta_features(t))[0])])
+        prior.append(table[config_key(tuner.ask([], task=t))])
         tuner.bandwidth_ = float("inf")
-        mean.append(table[config_key(tuner.suggest([], meta_features=syn.meta_features(t))[0])])
+        mean.append(table[config_key(tuner.ask([], task=t))])
     assert np.mean(prior) > np.mean(mean) + 0.2           # the shift meta-feature moves the best config
     tuner = fitted(syn)
-    five = tuner.suggest([], task="synth3", n=5)
+    five = tuner.top_untried([], task="synth3", n=5)
     assert len({config_key(c) for c in five}) == 5
-    assert tuner.suggest([Observation(five[0], None, status="failed")], task="synth3")[0] == five[1]
+    assert tuner.ask([Observation(five[0], None, status="failed")], task="synth3") == five[1]
     tuner.bandwidth_, h = float("inf"), tuner.bandwidth_
     try:
-        everyone = tuner.suggest([], task="synth3")
+        everyone = tuner.ask([], task="synth3")
     finally:
         tuner.bandwidth_ = h
-    assert tuner.suggest([]) == everyone                    # an unknown task: every training task weighs the same
+    assert tuner.ask([]) == everyone                    # an unknown task: every training task weighs the same
 
 
 def test_prior_mix_runs_from_the_mean_config_to_the_kernel(syn):
@@ -166,7 +169,7 @@ def test_prior_mix_runs_from_the_mean_config_to_the_kernel(syn):
         try:
             for k, v in kw.items():
                 setattr(tuner, k, v)
-            return tuner.suggest([], meta_features=mf, n=3)
+            return tuner.top_untried([], task=mf, n=3)
         finally:
             for k, v in saved.items():
                 setattr(tuner, k, v)
@@ -183,28 +186,28 @@ def test_cover_picks_come_between_the_prior_and_the_network(syn):
     obj = TabularObjective(syn, "synth0")
     hist = []
     for _ in range(tuner.n_cover + 2):
-        hist.append(Observation(c := tuner.suggest(hist, meta_features=mf)[0], obj(c).val_accuracy))
+        hist.append(Observation(c := tuner.ask(hist, task=mf), obj(c).val_accuracy))
     grid, _, keys = tuner._grid_candidates()
     col = {k: j for j, k in enumerate(keys)}
-    w = prior_weights(tuner.prior_Z_, tuner._task_vector(meta_features=mf), tuner.bandwidth_, tuner.prior_mix)
+    w = prior_weights(tuner.prior_Z_, tuner._task_vector(mf), tuner.bandwidth_, tuner.prior_mix)
     for i in range(1, tuner.n_cover + 1):                   # trials 2 .. n_cover + 1: the cover
         picked = [col[config_key(o.config)] for o in hist[:i]]
         assert config_key(hist[i].config) == keys[greedy_portfolio(np.nan_to_num(tuner.prior_Y_), 1, w, picked)[0]]
-    assert tuner.suggest(hist[:1], meta_features=mf, n=2) == [o.config for o in hist[1:3]]
+    assert tuner.top_untried(hist[:1], task=mf, n=2) == [o.config for o in hist[1:3]]
     n_cover, tuner.n_cover = tuner.n_cover, 0
     try:                                                    # without the cover the network picks the second
-        assert tuner.suggest(hist[:1], meta_features=mf)[0] != hist[1].config
+        assert tuner.ask(hist[:1], task=mf) != hist[1].config
     finally:
         tuner.n_cover = n_cover
 
 
-def test_suggest_never_repeats_and_tune_gives_the_direct_loop(syn):
+def test_ask_never_repeats_and_tune_gives_the_direct_loop(syn):
+    "tune passes the objective's task (TabularObjective: its id) to ask, as the direct loop does."
     tuner = fitted(syn)
-    tuner.set_task(meta_features=syn.meta_features("synth0"))
     obj = TabularObjective(syn, "synth0")
     hist = []
     for _ in range(8):
-        c = tuner.ask(hist)
+        c = tuner.ask(hist, task="synth0")
         hist.append(Observation(c, obj(c).val_accuracy))
     assert len({config_key(o.config) for o in hist}) == 8
     res = tune(obj, tuner, n_trials=8)
@@ -217,8 +220,8 @@ def test_save_load_round_trip(syn, tmp_path):
     hist = [Observation(c, s) for c, s in zip(SEED_SPACE.sample(6, seed=1), [0.1, 0.5, 0.3, 0.9, 0.2, 0.4])]
     tuner.save(tmp_path / "m.pt")
     again = MAMLTuner.load(tmp_path / "m.pt")
-    assert again.suggest(hist, n=10) == tuner.suggest(hist, n=10)
-    assert again.suggest([], task="synth3") == tuner.suggest([], task="synth3")
+    assert again.top_untried(hist, n=10) == tuner.top_untried(hist, n=10)
+    assert again.ask([], task="synth3") == tuner.ask([], task="synth3")
     other = SearchSpace((Float("lr", 1e-4, 1.0, log=True),))
     with pytest.raises(ValueError, match="saved for another search space"):
         MAMLTuner.load(tmp_path / "m.pt", space=other)
@@ -241,9 +244,9 @@ def test_bad_input(syn):
     tuner = fitted(syn)
     bad = [Observation({**SEED_DEFAULT_LIKE, "layers": 9}, 0.5)]
     with pytest.raises(ValueError, match=r"history\[0\].config.*layers=9"):
-        tuner.suggest(bad)
+        tuner.ask(bad)
     with pytest.raises(ValueError, match="not fitted"):
-        MAMLTuner().suggest([])
+        MAMLTuner().ask([])
     with pytest.raises(ValueError, match="acquisition='ei'"):
         MAMLTuner(acquisition="ei", n_steps=1).fit(syn)
     with pytest.raises(ValueError, match=r"zero_shot='table' is not one of \['prior', 'network'\]"):
@@ -300,12 +303,12 @@ class TestMAMLSamplerContract(BasicSamplerTestCase, RelativeSamplerTestCase):
 def test_sampler_uses_the_tuner_on_its_space(syn):
     tuner = fitted(syn)
     mf = syn.meta_features("synth0")
-    study = optuna.create_study(direction="maximize", sampler=MAMLSampler(tuner, seed=0, meta_features=mf))
+    study = optuna.create_study(direction="maximize", sampler=MAMLSampler(tuner, seed=0, task=mf))
     table = TabularObjective(syn, "synth0")
     study.optimize(lambda t: table(suggest_config(t, SEED_SPACE)).val_accuracy, n_trials=4)
     hist = []
     for t in study.trials:
-        assert t.params == tuner.suggest(hist, meta_features=mf)[0]
+        assert t.params == tuner.ask(hist, task=mf)
         hist.append(Observation(t.params, t.value))
 
 

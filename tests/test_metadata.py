@@ -16,7 +16,9 @@ import pytest
 from metahpo_kit.metadata import (MetaDataset, TabularObjective, build_metadataset, load_shipped,
                                   random_search_expected_best, task_report)
 from metahpo_kit.space import SEED_SPACE, Float, SearchSpace
-from metahpo_kit.tuners import HyperbandTuner, RandomTuner, TPETuner, config_key, tune
+from metahpo_kit.space import config_key
+from metahpo_kit.study import tune
+from metahpo_kit.tuners import HyperbandTuner, RandomTuner, TPETuner
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,9 @@ from metahpo_kit.metadata import MetaDataset
 from metahpo_kit.space import Float, Int, SearchSpace, SEED_SPACE
 from metahpo_kit.transfer import (PortfolioTuner, SimilarityTuner, greedy_portfolio, normalised_tasks,
                                   pair_agreement, synthetic_metadataset)
-from metahpo_kit.tuners import Observation, config_key, tune
+from metahpo_kit.space import config_key
+from metahpo_kit.study import tune
+from metahpo_kit.tuners import Observation
 from metahpo_kit.metadata import TabularObjective
 
 
@@ -36,12 +38,13 @@ def test_portfolio_never_repeats_and_runs_in_tune(syn):
 
 def test_similarity_weights_follow_agreement(syn):
     tuner = SimilarityTuner(sharpness=20).fit(syn, exclude_tasks=["synth0"])
-    X, y, mf, keys = normalised_tasks(syn)["synth0"]
+    ts = normalised_tasks(syn)["synth0"]
+    X, y, mf, keys = ts.X, ts.y, ts.meta_features, ts.keys
     # observe the held-out task at 12 configs: the training task with the nearest shift should weigh most
     idx = np.random.default_rng(0).choice(len(keys), 12, replace=False)
     hist = [Observation(SEED_SPACE.decode(X[i]), float(y[i])) for i in idx]
     w = tuner.weights(hist)
-    shifts = {t: normalised_tasks(syn)[t][2][0] for t in tuner.tasks_}
+    shifts = {t: normalised_tasks(syn)[t].meta_features[0] for t in tuner.tasks_}
     nearest = min(shifts, key=lambda t: abs(shifts[t] - mf[0]))
     farthest = max(shifts, key=lambda t: abs(shifts[t] - mf[0]))
     assert w[tuner.tasks_.index(nearest)] > w[tuner.tasks_.index(farthest)]

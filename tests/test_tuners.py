@@ -1,5 +1,6 @@
-"""Contract tests of every tuner, from one factory table (Optuna's style): seeded runs equal (also across
-processes), configs valid, n_trials and time_budget respected, failures recorded, kill-and-resume, shared workers."""
+"""Contract tests of every tuner, learned ones included, from one factory table (Optuna's style): seeded runs equal
+(also across processes), configs valid, n_trials and time_budget respected, failures recorded, kill-and-resume,
+shared workers, clones unfitted."""
 import json
 import math
 import os
@@ -12,9 +13,23 @@ from pathlib import Path
 import optuna
 import pytest
 
-from metahpo_kit.space import SEED_SPACE, Categorical, Float, Int, SearchSpace
+from metahpo_kit.maml import MAMLTuner
+from metahpo_kit.space import SEED_SPACE, Categorical, Float, Int, SearchSpace, config_key
+from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner, synthetic_metadataset
+from metahpo_kit.study import make_storage, tune
 from metahpo_kit.tuners import (GPTuner, GridTuner, HyperbandTuner, ManualTuner, Observation, RandomTuner,
-                                TPETuner, config_key, make_storage, tune)
+                                TPETuner, clone)
+
+_META = {}
+
+
+def meta(space):
+    "A small synthetic meta-dataset of `space` (6 tasks: the grid, or 60 sampled configs a task), built once."
+    key = json.dumps(space.to_dict(), sort_keys=True, default=str)
+    if key not in _META:
+        _META[key] = synthetic_metadataset(6, space=space, n_configs=None if space.is_finite else 60, seed=0)
+    return _META[key]
+
 
 TUNER_FACTORIES = {
     "ManualTuner": lambda space, seed: ManualTuner(space, configs=[space.sample(1, seed=99)[0]], random_state=seed),
@@ -23,7 +38,13 @@ TUNER_FACTORIES = {
     "TPETuner": lambda space, seed: TPETuner(space, random_state=seed, n_startup_trials=3),
     "GPTuner": lambda space, seed: GPTuner(space, random_state=seed, n_startup_trials=3),
     "HyperbandTuner": lambda space, seed: HyperbandTuner(space, random_state=seed, min_epochs=1, max_epochs=9),
+    # the learned tuners, fitted on a small meta-dataset of the same space
+    "PortfolioTuner": lambda space, seed: PortfolioTuner(space, size=5, random_state=seed).fit(meta(space)),
+    "SimilarityTuner": lambda space, seed: SimilarityTuner(space, random_state=seed).fit(meta(space)),
+    "MAMLTuner": lambda space, seed: MAMLTuner(space, n_steps=10, n_candidates=200, random_state=seed).fit(meta(space)),
 }
+LEARNED = ("PortfolioTuner", "SimilarityTuner", "MAMLTuner")
+SEED_FREE = ("GridTuner", "ManualTuner", "SimilarityTuner")   # the first 8 configs do not depend on random_state
 CONTINUOUS = SearchSpace((Float("lr", 1e-4, 1e-1, log=True), Float("momentum", 0.1, 0.99),
                           Int("layers", 1, 4), Categorical("optimizer", ("sgd", "adam"))))
 HERE = Path(__file__).resolve().parent
@@ -63,7 +84,7 @@ def test_seeded_runs_are_equal(name):
     a = tune(score, TUNER_FACTORIES[name](SEED_SPACE, 3), n_trials=8)
     b = tune(score, TUNER_FACTORIES[name](SEED_SPACE, 3), n_trials=8)
     assert _configs(a) == _configs(b)
-    if name not in ("GridTuner", "ManualTuner"):
+    if name not in SEED_FREE:
         c = tune(score, TUNER_FACTORIES[name](SEED_SPACE, 4), n_trials=8)
         assert _configs(a) != _configs(c)
 
@@ -79,6 +100,25 @@ def test_seeded_runs_are_equal_across_processes():
     there = json.loads(out.stdout.strip().splitlines()[-1])
     for name, f in TUNER_FACTORIES.items():
         assert there[name] == _configs(tune(score, f(SEED_SPACE, 3), n_trials=6)), name
+
+
+@pytest.mark.parametrize("name", TUNER_FACTORIES)
+def test_clone_is_unfitted_and_shares_no_mutable_state(name):
+    tuner = TUNER_FACTORIES[name](SEED_SPACE, 1)
+    twin = clone(tuner)
+    assert type(twin) is type(tuner) and twin.get_params().keys() == tuner.get_params().keys()
+    assert not [k for k in vars(twin) if k.endswith("_") and not k.startswith("_")]   # nothing learned
+    for k, v in tuner.get_params().items():
+        if isinstance(v, (list, dict)):
+            assert twin.get_params()[k] is not v, k
+    if name in LEARNED:
+        with pytest.raises(ValueError, match="not fitted"):
+            twin.ask([])
+    hist = [Observation(c, score(c)) for c in SEED_SPACE.sample(3, seed=7)]
+    assert twin.fit(meta(SEED_SPACE)).ask(hist) == tuner.ask(hist)    # fitted again, it answers the same
+    assert clone(tuner, random_state=2).random_state == 2 and tuner.random_state == 1
+    with pytest.raises(ValueError, match="has no parameter"):
+        clone(tuner, no_such_argument=1)
 
 
 @pytest.mark.parametrize("name", TUNER_FACTORIES)
@@ -115,7 +155,7 @@ def test_a_failing_objective_is_recorded_as_failed(name):
         if config["optimizer"] == "sgd":
             raise RuntimeError("diverged")
         return score(config)
-    res = tune(flaky, TUNER_FACTORIES[name](SEED_SPACE, 0), n_trials=10)
+    res = tune(flaky, TUNER_FACTORIES[name](SEED_SPACE, 0), n_trials=10, catch=(RuntimeError,))
     assert len(res.trials) == 10
     failed = res.trials[res.trials["status"] == "failed"]
     assert (failed["config.optimizer"] == "sgd").all()
@@ -237,7 +277,7 @@ def test_space_is_exhausted_cleanly():
 
 @pytest.mark.parametrize("name", [n for n in TUNER_FACTORIES if n != "HyperbandTuner"])
 def test_tuner_sampler_in_optunas_own_loop(name, tmp_path):
-    from metahpo_kit.tuners import TunerSampler, suggest_config
+    from metahpo_kit.study import TunerSampler, suggest_config
     storage = make_storage(str(tmp_path / "s.log"))
     study = optuna.create_study(direction="maximize", storage=storage,
                                 sampler=TunerSampler(TUNER_FACTORIES[name](SEED_SPACE, 2), seed=0))
