@@ -37,7 +37,7 @@ mkdir -p "$(dirname "$out")"
   echo "# The test suite under a $cap memory cap, $runs runs in a row"
   echo
   echo "Command: \`$*\` under \`bash bench/memcap.sh -n $runs -m $cap\`, $(date -u '+%Y-%m-%d %H:%M UTC')."
-  echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs," \
+  echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(getconf _NPROCESSORS_ONLN) CPUs," \
        "$(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) memory, Linux $(uname -r);" \
        "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
   echo

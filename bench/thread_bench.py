@@ -20,6 +20,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,6 +58,15 @@ def done(*_):
 signal.signal(signal.SIGTERM, done)
 while True:
     steps += 1
+"""
+
+# What the kit sets up in a fresh process: its OpenMP wait policy and its thread counts.
+POLICY = """
+import os
+import metahpo_kit
+from metahpo_kit import profiler
+print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')} after import metahpo_kit; "
+      f"cpu_threads('surrogate')={profiler.cpu_threads('surrogate')}, cpu_threads('train')={profiler.cpu_threads('train')}")
 """
 
 SCENARIOS = {
@@ -105,17 +115,18 @@ def run_scenario(cmd: list, env: dict, competitor, warmup_s: float, log) -> dict
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cmd", default="metahpo benchmark --quick --out benchmark_results_threads",
-                   help="the command to time (a shell-like string)")
+    p.add_argument("--cmd", default="metahpo benchmark --quick --out {tmp}",
+                   help="the command to time (a shell-like string; {tmp} becomes a fresh temporary folder)")
     p.add_argument("--out", default="bench/results/thread_bench.md", help="the results file (markdown)")
     p.add_argument("--max-ratio", type=float, default=2.2, help="largest acceptable competed / quiet wall time")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds a competitor runs before the command starts")
     p.add_argument("--keep-env", action="store_true", help="keep this shell's thread variables for the command")
     args = p.parse_args()
 
-    cmd = shlex.split(args.cmd)
+    cmd = shlex.split(args.cmd.replace("{tmp}", tempfile.mkdtemp(prefix="thread_bench_")))
     env = dict(os.environ)
     removed = [] if args.keep_env else [f"{v}={env.pop(v)}" for v in THREAD_VARS if v in env]
+    policy = subprocess.run([sys.executable, "-c", POLICY], env=env, capture_output=True, text=True).stdout.strip()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     log_path = out.with_suffix(".log")
@@ -139,6 +150,7 @@ def main() -> int:
         f"Machine: {machine()}.",
         f"Thread variables removed from the command's environment: {', '.join(removed) or 'none'} "
         f"({'kept: --keep-env' if args.keep_env else 'the kit picks its own'}).",
+        f"The kit's policy, as a fresh process sees it: {policy or 'could not be read'}.",
         f"Competitors: a single-threaded torch MLP training loop at `nice -n 10`; a pure-Python `while True` loop; "
         f"each started {args.warmup:g} s before the command and stopped when it ends.",
         "",
