@@ -198,18 +198,17 @@ def check_config(task: Task,    # the task
     return dict(resolve_config(task, config).config)
 
 # %% ../nbs/04_train.ipynb #18cad057
-@functools.lru_cache(maxsize=None)
-def _physical_cores() -> int:
-    return psutil.cpu_count(logical=False) or 1
+from .profiler import cpu_threads
 
 
 def resolve_device(device=None) -> torch.device:
-    "`device`, or CUDA when available, else the CPU (whose thread count is then fixed)."
+    """`device`, or CUDA when available, else the CPU, whose torch thread count is then set for training:
+    `$METAHPO_THREADS`, else the physical cores (see the profiler's "Threads on a shared CPU")."""
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for CUDA, but torch.cuda.is_available() is False")
     if dev.type == "cpu":
-        n = int(os.environ.get("METAHPO_THREADS", 0)) or _physical_cores()
+        n = cpu_threads("train")
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
     return dev

@@ -1,5 +1,7 @@
-"Test settings shared by every test file: offline hub, the local data mirror, and the `--runslow` switch."
+"""Test settings shared by every test file: offline hub, the local data mirror, the `--runslow` switch, and a memory
+guard that fails a runaway test instead of letting the kernel's OOM killer take the machine."""
 import os
+import resource
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,42 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 _MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "METAHPO_DATA_DIR" not in os.environ and _MIRROR.is_dir():
     os.environ["METAHPO_DATA_DIR"] = str(_MIRROR)
+
+# The memory guard. RLIMIT_DATA caps the process's writable private memory (heap, anonymous mappings), so an
+# allocation past it fails where it is made: Python raises MemoryError, torch and numpy raise their out-of-memory
+# errors, and the test that asked fails with a traceback. RLIMIT_AS would be the classic choice but counts every
+# mapping, including address space reserved and never used (shared libraries, the 64 MiB malloc arenas of each
+# thread, a browser's multi-GB reservations), so it breaks torch and the end-to-end test long before memory is
+# short. The limit is inherited by the processes tests start (CLI runs, notebook kernels, the browser), which is
+# wanted: a runaway child fails its test too. METAHPO_TEST_MEM_GB sets it (default 4; 0 turns the guard off).
+_MEM_GB = float(os.environ.get("METAHPO_TEST_MEM_GB", "4"))
+_PEAK = {"data_mb": 0.0, "test": None}
+
+
+def _set_data_limit(gb: float) -> None:
+    if gb <= 0:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    want = int(gb * 2 ** 30)
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    if soft == resource.RLIM_INFINITY or soft > want:
+        resource.setrlimit(resource.RLIMIT_DATA, (want, hard))
+
+
+_set_data_limit(_MEM_GB)
+
+
+def _vm_data_mb() -> float:
+    "This process's writable private memory now (Linux `VmData`), the quantity RLIMIT_DATA caps; 0 where unknown."
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def pytest_addoption(parser):
@@ -23,6 +61,24 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item):
+    data = _vm_data_mb()
+    if data > _PEAK["data_mb"]:
+        _PEAK["data_mb"], _PEAK["test"] = data, item.nodeid
+
+
+def pytest_terminal_summary(terminalreporter):
+    "The pytest process's peak RSS, and its largest VmData after a test (with the test): what the guard watches."
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    line = (f"memory: pytest peak RSS {own:.0f} MB; largest VmData after a test {_PEAK['data_mb']:.0f} MB "
+            f"({_PEAK['test']}); guard RLIMIT_DATA {f'{_MEM_GB:g} GB' if _MEM_GB > 0 else 'off'}")
+    terminalreporter.write_line(line)
+    out = os.environ.get("METAHPO_PEAK_RSS_FILE")
+    if out:
+        Path(out).write_text(line + "\n")
 
 
 @pytest.fixture

@@ -1,12 +1,18 @@
-"ResourceProfiler: every field filled, peaks seen, nesting, errors."
+"ResourceProfiler: every field filled, peaks seen, nesting, errors; the thread policy; the suite's memory guard."
 import json
 import mmap
+import os
+import resource
+import subprocess
+import sys
 import time
 
 import psutil
+import pytest
 import torch
 
-from metahpo_kit.profiler import ResourceProfiler
+from metahpo_kit.profiler import ResourceProfiler, cpu_threads, physical_cores, torch_threads
+from metahpo_kit.train import resolve_device
 
 FIELDS = {"wall_s", "cpu_s", "cpu_util", "cpus", "torch_threads", "peak_rss_mb", "gpu_peak_mem_mb", "gpu_util",
           "samples", "samples_per_s"}
@@ -90,3 +96,56 @@ def test_overhead_is_small():
         with ResourceProfiler():
             pass
     assert (time.perf_counter() - t0) / n < 0.03   # 3% of a 1-second trial
+
+
+@pytest.mark.parametrize("value,train,surrogate", [("", None, 1), ("1", 1, 1), ("3", 3, 3)])
+def test_thread_counts_and_the_override(monkeypatch, value, train, surrogate):
+    monkeypatch.setenv("METAHPO_THREADS", value)
+    assert cpu_threads("train") == (train or physical_cores())
+    assert cpu_threads("surrogate") == surrogate
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "two", "2.5"])
+def test_a_bad_override_is_refused(monkeypatch, bad):
+    monkeypatch.setenv("METAHPO_THREADS", bad)
+    with pytest.raises(ValueError, match=f"METAHPO_THREADS={bad!r} must be a whole number >= 1"):
+        cpu_threads()
+    with pytest.raises(ValueError, match="METAHPO_THREADS"):
+        resolve_device("cpu")
+
+
+def test_trainer_takes_the_training_count_and_a_block_gives_it_back(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("METAHPO_THREADS", "2")
+        resolve_device("cpu")
+        assert torch.get_num_threads() == 2
+        with torch_threads(cpu_threads("surrogate")) as n:
+            assert n == 2 and torch.get_num_threads() == 2      # the override holds for surrogates too
+        monkeypatch.delenv("METAHPO_THREADS")
+        with pytest.raises(ZeroDivisionError):
+            with torch_threads(cpu_threads("surrogate")):
+                assert torch.get_num_threads() == 1
+                1 / 0
+        assert torch.get_num_threads() == 2                     # restored after the error
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="n must be a whole number >= 1"):
+        with torch_threads(0):
+            pass
+
+
+def test_memory_guard_fails_the_allocation_not_the_machine():
+    "tests/conftest.py caps writable memory (RLIMIT_DATA): a runaway allocation raises in the test that made it."
+    soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
+    if soft == resource.RLIM_INFINITY:
+        pytest.skip("memory guard off (METAHPO_TEST_MEM_GB=0)")
+    too_much = soft + 2 ** 30
+    with pytest.raises(MemoryError):
+        bytearray(too_much)
+    with pytest.raises(RuntimeError, match="(?i)allocate"):
+        torch.empty(too_much // 4, dtype=torch.float32)
+    # processes the tests start inherit the cap
+    code = f"import sys\ntry:\n    bytearray({too_much})\nexcept MemoryError:\n    sys.exit(7)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 7
+    torch.ones(1000).sum()   # and the process is fine afterwards
