@@ -19,7 +19,7 @@ import pandas as pd
 from .metadata import MetaDataset, TabularObjective
 from .space import SEED_SPACE, SearchSpace, config_key, seed_for
 from .tasks import base_dataset
-from .train import Budget
+from .train import Budget, resolve_budget
 from .transfer import PortfolioTuner, SimilarityTuner
 from .objective import TrainerObjective
 from .tuners import ManualTuner, Observation, RandomTuner, SpaceExhausted, TPETuner, Tuner, clone
@@ -47,8 +47,7 @@ def simulate(tuner,                 # a kit tuner (fitted if it learns)
             ) -> pd.DataFrame:
     "Run `tuner` on `objective` for `n_trials` trials; one row per trial with the incumbent's scores."
     task = task if task is not None else objective.task
-    if isinstance(budget, int):
-        budget = Budget(epochs=budget)
+    budget = resolve_budget(budget)
     history, rows = [], []
     best_val, best_test, best_f1, elapsed = -np.inf, np.nan, np.nan, 0.0
     for i in range(n_trials):

@@ -19,6 +19,7 @@ from .train import Budget
 from .study import tune
 from .tuners import TUNERS, make_tuner
 from .metadata import MetaDataset, build_metadataset, load_shipped, task_report
+from .profiler import cpu_threads, torch_threads
 from .benchmark import default_methods, markdown_table, paired, plot_regret
 from .benchmark import run_benchmark, summarize
 
@@ -93,8 +94,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         methods = {m: methods[m] for m in args.methods}
     print(f"{len(tasks)} held-out tasks (of {len(md.tasks)}; too-flat ones left out), {len(seeds)} seeds, "
           f"{n_trials} trials, {args.epochs}-epoch budget, methods {list(methods)}")
-    res = run_benchmark(methods, md, tasks=tasks, n_trials=n_trials, epochs=args.epochs, seeds=seeds,
-                        fit_per_seed=not args.quick)
+    with torch_threads(cpu_threads("surrogate")):   # tabular: only tuners' small networks use torch (03_profiler)
+        res = run_benchmark(methods, md, tasks=tasks, n_trials=n_trials, epochs=args.epochs, seeds=seeds,
+                            fit_per_seed=not args.quick)
     ks = tuple(k for k in (1, 3, 5, 10, 20) if k <= n_trials)
     summary = summarize(res, ks=ks)
     print("\nmean normalised regret [95% bootstrap CI over tasks] (0 = the task's best recorded config):")

@@ -23,6 +23,7 @@ from fastcore.basics import patch
 from torch.func import grad, vmap
 
 from .metadata import MetaDataset
+from .profiler import cpu_threads, torch_threads
 from .space import GRID_LIMIT, SEED_SPACE, Categorical, SearchSpace, config_key, seed_for
 from .study import TunerSampler, history_of
 from .tasks import Task, base_dataset, load_task
@@ -346,14 +347,15 @@ def _outer_loop(self: MAMLTuner, n_steps: int, rng: np.random.Generator) -> list
     opt = torch.optim.Adam(list(params.values()) + (list(lrs.values()) if self.learn_inner_lr else []),
                            lr=self.outer_lr)
     losses = []
-    for step in range(n_steps):
-        Xs, ys, Xq, yq, on = self._episodes(rng)
-        loss = batch_loss(params, lrs, Xs, ys, Xq, yq, on, steps=self.inner_steps, first_order=self.first_order,
-                          outer_loss=self.outer_loss)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    with torch_threads(cpu_threads("surrogate")):   # ops too small to share between threads (03_profiler)
+        for step in range(n_steps):
+            Xs, ys, Xq, yq, on = self._episodes(rng)
+            loss = batch_loss(params, lrs, Xs, ys, Xq, yq, on, steps=self.inner_steps, first_order=self.first_order,
+                              outer_loss=self.outer_loss)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
     self.params_ = {k: v.detach() for k, v in params.items()}
     self.inner_lrs_ = {k: v.detach() for k, v in lrs.items()}
     return losses
@@ -555,12 +557,13 @@ def top_untried(self: MAMLTuner, history=(),          # the observations on the 
             return [configs[j] for j in picks]
     else:
         params = self.params_
-        if self.adapt_in_suggest and self.inner_steps > 0 and len(yh) >= 2 and np.ptp(yh) > 0:
-            Xs = torch.as_tensor(self._task_inputs(Xh, z))
-            ys = torch.as_tensor(yh)
-            params = adapt_ensemble(params, self.inner_lrs_, Xs, ys, steps=self.inner_steps)
-        with torch.no_grad():
-            f = ensemble_scores(params, torch.as_tensor(self._task_inputs(Xc, z))).numpy()
+        with torch_threads(cpu_threads("surrogate")):
+            if self.adapt_in_suggest and self.inner_steps > 0 and len(yh) >= 2 and np.ptp(yh) > 0:
+                Xs = torch.as_tensor(self._task_inputs(Xh, z))
+                ys = torch.as_tensor(yh)
+                params = adapt_ensemble(params, self.inner_lrs_, Xs, ys, steps=self.inner_steps)
+            with torch.no_grad():
+                f = ensemble_scores(params, torch.as_tensor(self._task_inputs(Xc, z))).numpy()
         f = (f - f.mean(1, keepdims=True)) / (f.std(1, keepdims=True) + 1e-9)
         score = f.mean(0) + (self.kappa * f.std(0) if self.acquisition == "ucb" else 0.0)
     out = []

@@ -11,7 +11,6 @@ __all__ = ['WAIT_POLICY', 'WORK_KINDS', 'ResourceProfiler', 'env_threads', 'phys
 # %% ../nbs/03_profiler.ipynb #ee9835c7
 import contextlib
 import os
-import sys
 import threading
 import time
 

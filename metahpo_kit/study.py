@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from .objective import as_objective
 from .space import SEED_SPACE, SearchSpace
-from .train import Budget, TrialResult
+from .train import Budget, TrialResult, resolve_budget
 from .tuners import Observation, RandomTuner, SpaceExhausted, Tuner
 
 # %% ../nbs/05a_study.ipynb #14a900ee
@@ -201,10 +201,7 @@ def study_result(study: optuna.Study, space: SearchSpace, storage_url=None) -> S
 # %% ../nbs/05a_study.ipynb #7e559776
 def _budget_for(budget, epochs, remaining):
     "The trial's budget: the study's, with a multi-fidelity tuner's epochs and the time left."
-    if isinstance(budget, (int, float)) and not isinstance(budget, bool):
-        budget = Budget(epochs=int(budget))
-    elif isinstance(budget, dict):
-        budget = Budget(**budget)
+    budget = resolve_budget(budget)
     if epochs is None and remaining is None:
         return budget
     ep = epochs if epochs is not None else (budget.epochs if budget is not None else None)

@@ -14,11 +14,9 @@ import contextlib
 import functools
 import inspect
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 
-import psutil
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
@@ -33,6 +31,7 @@ from .packed import packed_forward
 from .packed import stack_mlps
 from .packed import unstack_mlp
 from .profiler import ResourceProfiler
+from .space import seed_for
 from .tasks import Task
 
 # %% ../nbs/04_train.ipynb #ef0ce02d
@@ -65,18 +64,19 @@ DEFAULT_BUDGETS = {"tabular": Budget(epochs=10), "image": Budget(epochs=1), "tex
 
 
 def resolve_budget(budget: "Budget | dict | int | None",  # a Budget, a dict of its fields, an int (epochs) or None
-                   task: Task,                             # for the modality's default
-                  ) -> Budget:
-    "`budget` as a `Budget`, the modality's default when none is given."
-    if budget is None:
-        return DEFAULT_BUDGETS[task.modality]
+                   task: "Task | None" = None,             # for the modality's default; None: no default
+                  ) -> "Budget | None":
+    """`budget` as a `Budget` (the one place budgets are coerced); when none is given (None or an empty Budget),
+    the task modality's default, or None without a task."""
     if isinstance(budget, dict):
         budget = Budget(**budget)
     elif isinstance(budget, (int, float)) and not isinstance(budget, bool):
         budget = Budget(epochs=budget)
-    if not isinstance(budget, Budget):
+    if budget is not None and not isinstance(budget, Budget):
         raise ValueError(f"budget={budget!r} must be a Budget, a dict of epochs/steps/seconds, a number of epochs or None")
-    return DEFAULT_BUDGETS[task.modality] if budget.is_empty else budget
+    if budget is None or budget.is_empty:
+        return DEFAULT_BUDGETS[task.modality] if task is not None else None
+    return budget
 
 # %% ../nbs/04_train.ipynb #3427cb42
 @dataclass
@@ -477,7 +477,7 @@ class _Pack:
         self.opt = PackedOptimizer(list(self.params.values()), [rc.config for rc in rcs])
         keep = [1.0 - rc.arch["dropout"] for rc in rcs]
         self.keep = torch.tensor(keep, device=dev).view(K, 1, 1) if any(k < 1 for k in keep) else None
-        self.dgen = torch.Generator(device=dev).manual_seed(seeds[0] * 1_000_003 + 17)
+        self.dgen = torch.Generator(device=dev).manual_seed(seed_for(seeds[0], 17))
         self.shared = len(set(seeds)) == 1
         self.gens = [torch.Generator().manual_seed(s) for s in (seeds[:1] if self.shared else seeds)]
         self.layers = rcs[0].arch["layers"]

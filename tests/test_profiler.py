@@ -149,3 +149,14 @@ def test_memory_guard_fails_the_allocation_not_the_machine():
     code = f"import sys\ntry:\n    bytearray({too_much})\nexcept MemoryError:\n    sys.exit(7)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 7
     torch.ones(1000).sum()   # and the process is fine afterwards
+
+
+def test_import_asks_for_sleeping_openmp_threads():
+    code = "import os, metahpo_kit; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+
+    def run(e):
+        return subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True).stdout.strip()
+
+    assert run(env) == "PASSIVE"
+    assert run({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"   # a user's own setting wins

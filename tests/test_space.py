@@ -175,7 +175,11 @@ def test_optuna_round_trip_keeps_the_domain(space):
     for c in space.sample(10, seed=1):
         back.validate(c)                                 # every config of the space is valid in the converted one
     if space.is_finite:
-        assert sorted(map(repr, back.grid())) == sorted(map(repr, space.grid()))
+        assert back.size == space.size
+        # drawn spaces reach 10^11 configs, and a grid of 10^7 takes gigabytes (the cause of a CI run killed for
+        # memory): enumerate only small grids
+        if space.size <= 20_000:
+            assert sorted(map(repr, back.grid())) == sorted(map(repr, space.grid()))
 
 
 def test_optuna_trial_accepts_the_space():
