@@ -26,39 +26,33 @@ from pathlib import Path
 
 THREAD_VARS = ("METAHPO_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS")
 
+# A competitor: a loop that counts its steps and prints steps per second when it is stopped (SIGTERM).
+LOOP = """
+import signal, sys, time
+{setup}
+steps, t0 = 0, time.perf_counter()
+def done(*_):
+    print(f"{{steps / (time.perf_counter() - t0):.1f}}", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, done)
+while True:
+{body}
+    steps += 1
+"""
+
 # A single-threaded torch job: a small MLP trained step after step, the shape of a notebook kernel that trains.
-TORCH_JOB = """
-import os, signal, sys, time
-import torch
+TORCH_JOB = LOOP.format(setup="""import torch
 torch.set_num_threads(1)
 torch.manual_seed(0)
 model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU(),
                             torch.nn.Linear(256, 10))
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-X, y = torch.randn(128, 64), torch.randint(0, 10, (128,))
-steps, t0 = 0, time.perf_counter()
-def done(*_):
-    print(f"{steps / (time.perf_counter() - t0):.1f}", flush=True)
-    sys.exit(0)
-signal.signal(signal.SIGTERM, done)
-while True:
-    opt.zero_grad()
+X, y = torch.randn(128, 64), torch.randint(0, 10, (128,))""", body="""    opt.zero_grad()
     torch.nn.functional.cross_entropy(model(X), y).backward()
-    opt.step()
-    steps += 1
-"""
+    opt.step()""")
 
 # A pure-Python busy loop: no threads, no torch.
-PYTHON_JOB = """
-import signal, sys, time
-steps, t0 = 0, time.perf_counter()
-def done(*_):
-    print(f"{steps / (time.perf_counter() - t0):.1f}", flush=True)
-    sys.exit(0)
-signal.signal(signal.SIGTERM, done)
-while True:
-    steps += 1
-"""
+PYTHON_JOB = LOOP.format(setup="", body="    pass")
 
 # What the kit sets up in a fresh process: its OpenMP wait policy and its thread counts.
 POLICY = """

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from metahpo_kit.profiler import proc_status_mb
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -38,18 +40,6 @@ def _set_data_limit(gb: float) -> None:
 _set_data_limit(_MEM_GB)
 
 
-def _vm_data_mb() -> float:
-    "This process's writable private memory now (Linux `VmData`), the quantity RLIMIT_DATA caps; 0 where unknown."
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmData:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
 
@@ -65,7 +55,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item):
-    data = _vm_data_mb()
+    data = proc_status_mb("VmData") or 0.0
     if data > _PEAK["data_mb"]:
         _PEAK["data_mb"], _PEAK["test"] = data, item.nodeid
 
