@@ -1,7 +1,7 @@
 """How long each tutorial takes with its default parameters, run top to bottom in a Jupyter kernel (papermill).
 
     python bench/tutorial_times.py            # writes bench/results/tutorial_times.md
-    python bench/tutorial_times.py image.ipynb --out /tmp/times.md
+    python bench/tutorial_times.py 03_image.ipynb --out /tmp/times.md
 """
 import argparse
 import os

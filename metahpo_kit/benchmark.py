@@ -18,7 +18,6 @@ import pandas as pd
 
 from .metadata import MetaDataset, TabularObjective
 from .space import SEED_SPACE, SearchSpace, config_key, seed_for
-from .tasks import base_dataset
 from .train import Budget, resolve_budget
 from .transfer import PortfolioTuner, SimilarityTuner
 from .objective import TrainerObjective
@@ -130,8 +129,7 @@ def run_benchmark(methods: dict,                     # name -> unfitted tuner (s
         bar = tqdm(total=len(tasks) * len(methods) * len(seeds), desc="benchmark", unit="run")
     frames = []
     for task in tasks:
-        exclude = [t for t in metadataset.tasks if base_dataset(t) == base_dataset(task)] \
-            if holdout == "leave-one-task-out" else []
+        exclude = metadataset.same_dataset(task) if holdout == "leave-one-task-out" else []
         if mode == "tabular":
             objective = TabularObjective(metadataset, task, epochs=epochs)
             what = task                          # the held-out id: learned tuners know its meta-features

@@ -24,7 +24,7 @@ from fastcore.basics import patch
 import metahpo_kit
 from .objective import Objective
 from .space import SEED_SPACE, Categorical, Float, Int, SearchSpace, config_key
-from .tasks import load_task, meta_features
+from .tasks import base_dataset, load_task, meta_features
 from .train import Budget, TrialResult, fit_many
 
 # %% ../nbs/06_metadata.ipynb #3e46de09
@@ -231,6 +231,14 @@ def filter(self: MetaDataset, tasks=None, exclude_tasks=(), modality=None, statu
 
 
 @patch
+def same_dataset(self: MetaDataset, task: str) -> list:
+    """The tasks of this meta-dataset built on the dataset behind `task` (`tasks.base_dataset`: `mnist_5k` and
+    `mnist@arch=mlp` are the same digits): what leave-one-task-out must hold out with `task`. `task` need not be
+    in the meta-dataset."""
+    return [t for t in self.tasks if base_dataset(t) == base_dataset(task)]
+
+
+@patch
 def compact(self: MetaDataset) -> "MetaDataset":
     "Rewrite the part files of `path` as one part (atomically: the new part is in place before the old go)."
     if self.path is None:
@@ -264,6 +272,9 @@ def scores(self: MetaDataset, epochs: int | None = None, tasks=None) -> pd.DataF
     df = self.frame if tasks is None else self.frame[self.frame["task"].isin(list(tasks))]
     if df.empty:
         return pd.DataFrame(columns=["task", *self.config_cols, "score", "score_sd", "test", "cost_s", "n_seeds"])
+    if epochs is not None and "epochs" in df.columns and epochs > df["epochs"].max():
+        raise ValueError(f"epochs={epochs}: the recorded runs trained for at most {df['epochs'].max()} epochs, so no "
+                         f"score after {epochs} is recorded (allowed: 1..{df['epochs'].max()}, or None for the final)")
     ok = df["status"] == "ok"
     if "val_acc" in df.columns:
         score = [(_at_epoch(c, epochs, f) if o else 0.0) for c, f, o in zip(df["val_acc"], df["val_accuracy"], ok)]

@@ -7,11 +7,11 @@ import pytest
 TUTORIALS = Path(__file__).resolve().parents[1] / "nbs" / "tutorials"
 # small parameters per tutorial: every tutorial needs an entry (a new tutorial without one fails the test below)
 SMALL = {
-    "tabular.ipynb": {"N_TRIALS": 3, "TASKS": ["titanic", "adult"], "MAX_TRAIN": 1500},
-    "image.ipynb": {"N_TRIALS": 2, "MAX_TRAIN": 600, "CIFAR_MAX_TRAIN": 200, "RESNET_SECONDS": 5},
-    "text.ipynb": {"N_TRIALS": 2, "EPOCHS": 1, "MAX_TRAIN": 400, "MAX_TEST": 200, "MAX_LENGTH": 32},
-    "maml.ipynb": {"N_STEPS": 30, "N_TRIALS": 5, "N_SEEDS": 2},
-    "benchmark.ipynb": {"N_TRIALS": 5, "N_SEEDS": 2, "MAX_TASKS": 3, "MAML_STEPS": 10},
+    "01_tabular.ipynb": {"N_TRIALS": 3, "TASKS": ["titanic", "adult"], "MAX_TRAIN": 1500},
+    "03_image.ipynb": {"N_TRIALS": 2, "MAX_TRAIN": 600, "CIFAR_MAX_TRAIN": 200, "RESNET_SECONDS": 5},
+    "04_text.ipynb": {"N_TRIALS": 2, "EPOCHS": 1, "MAX_TRAIN": 400, "MAX_TEST": 200, "MAX_LENGTH": 32},
+    "02_maml.ipynb": {"N_STEPS": 30, "N_TRIALS": 5, "N_SEEDS": 2},
+    "05_benchmark.ipynb": {"N_TRIALS": 5, "N_SEEDS": 2, "MAX_TASKS": 3, "MAML_STEPS": 10},
 }
 
 
