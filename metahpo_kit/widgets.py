@@ -76,9 +76,39 @@ class Dashboard:
         self.results.append(result)
         self.refresh()
 
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs):
+        "The live widget, with a static HTML copy of its state for renderers without a kernel (GitHub, HTML pages)."
+        return {**self.widget._repr_mimebundle_(**kwargs), "text/html": self.snapshot()}
+
+    def snapshot(self) -> str:
+        "The panel's current state as plain HTML: what a reader without a running kernel sees."
+        n, total = self.progress.value, self.progress.max
+        bar = (f'<progress value="{n}" max="{total}"></progress> {html.escape(self.progress.description)}')
+        return (f'<div class="metahpo-dashboard"><b>{html.escape(self.title)}</b><br>{bar}<br>{self.best.value}'
+                f'<div style="display:flex;gap:1em">{self.curve.value}{self.resources.value}</div>{self.table.value}</div>')
+
+    def plot(self, ax=None):
+        "The anytime curve as a matplotlib figure (a static image in a saved notebook): best so far and each trial."
+        import matplotlib.pyplot as plt
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3))
+        scores = self.scores
+        ok = [(i + 1, s) for i, s in enumerate(scores) if s is not None and math.isfinite(s)]
+        failed = [i + 1 for i, s in enumerate(scores) if s is None or not math.isfinite(s)]
+        best, curve = -math.inf, []
+        for i, s in enumerate(scores):
+            if s is not None and math.isfinite(s):
+                best = max(best, s)
+            curve.append(best if best > -math.inf else math.nan)
+        ax.plot(range(1, len(scores) + 1), curve, color="#1f77b4", lw=2, label="best so far")
+        if ok:
+            ax.scatter(*zip(*ok), color="#999", s=15, zorder=3, label="trial")
+        if failed:
+            lo = min((s for _, s in ok), default=0.0)
+            ax.scatter(failed, [lo] * len(failed), color="#d62728", marker="x", zorder=3, label="failed")
+        ax.set(xlabel="trial", ylabel="validation accuracy", title=self.title)
+        ax.legend(loc="lower right", fontsize=8)
+        return ax
 
     @property
     def scores(self) -> list:
