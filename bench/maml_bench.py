@@ -17,7 +17,6 @@ import pandas as pd
 import torch
 
 from metahpo_kit.benchmark import paired
-from metahpo_kit.tasks import base_dataset
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.metadata import MetaDataset, random_search_expected_best, SHIPPED
 from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner
@@ -41,11 +40,6 @@ MAML_VARIANTS = {
 }
 
 
-def same_data(md, task):
-    "The held-out task and every task of the meta-dataset drawn from the same data (its variants): left out of training."
-    return [t for t in md.tasks if base_dataset(t) == base_dataset(task)]
-
-
 def methods(space, epochs: int, maml_kw: dict) -> dict:
     "name -> unfitted tuner (random search is not among them: its expected curve is exact, see `main`)."
     out = {"tpe": TPETuner(space), "portfolio": PortfolioTuner(space, epochs=epochs),
@@ -57,7 +51,7 @@ def methods(space, epochs: int, maml_kw: dict) -> dict:
 def make(tuner, md, task, seed):
     "A clone of `tuner` with `random_state=seed`, fitted on every task but `task`'s data; (tuner, fit seconds)."
     t0 = time.perf_counter()
-    fitted = clone(tuner, random_state=seed).fit(md, exclude_tasks=same_data(md, task))
+    fitted = clone(tuner, random_state=seed).fit(md, exclude_tasks=md.same_dataset(task))
     return fitted, time.perf_counter() - t0
 
 

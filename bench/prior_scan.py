@@ -9,14 +9,12 @@ config on average (the portfolio's first pick), `1` the kernel's weights alone. 
     python bench/prior_scan.py --out bench/results/prior_scan.md
 """
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from maml_bench import same_data   # bench/maml_bench.py, beside this script
 from metahpo_kit.maml import MAMLTuner, prior_scores
 from metahpo_kit.metadata import MetaDataset, SHIPPED, TabularObjective
 
@@ -25,7 +23,7 @@ def first_pick_regrets(md: MetaDataset, epochs: int, mixes) -> pd.DataFrame:
     "One row per held-out task: the first pick's normalised regret for every mix."
     rows = []
     for task in md.tasks:
-        tuner = MAMLTuner(md.space, epochs=epochs, n_steps=0, random_state=0).fit(md, exclude_tasks=same_data(md, task))
+        tuner = MAMLTuner(md.space, epochs=epochs, n_steps=0, random_state=0).fit(md, exclude_tasks=md.same_dataset(task))
         _, _, keys = tuner._grid_candidates()
         table = TabularObjective(md, task, epochs).table()     # {config key: (score, test, cost)}
         y = np.array([table[k][0] if k in table else np.nan for k in keys], dtype=float)

@@ -13,6 +13,7 @@ __all__ = ['FORMAT_VERSION', 'CURVES', 'SCORES', 'REQUIRED', 'SHIPPED', 'row_fro
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -215,14 +216,27 @@ def merge(self: MetaDataset, other: "MetaDataset") -> "MetaDataset":
     return MetaDataset(self.space, frame.drop_duplicates(subset=key, keep="first").reset_index(drop=True))
 
 
+def _ids(ids) -> list:
+    "Task ids as the meta-dataset stores them (strings): one id of any type, or an iterable of them."
+    if isinstance(ids, (str, bytes, int, np.integer)):
+        ids = [ids]
+    return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+
 @patch
 def filter(self: MetaDataset, tasks=None, exclude_tasks=(), modality=None, status="ok") -> "MetaDataset":
-    "A new meta-dataset with the rows of some tasks / a modality / a status (None: any status)."
+    """A new meta-dataset with the rows of some tasks / a modality / a status (None: any status). Task ids may be of
+    any type the source table used (`from_frame` stores them as strings), one id or a list; an id in `exclude_tasks`
+    that is not a task here raises, since leaving out a task that is not there usually means a leak."""
     df = self.frame
     if tasks is not None:
-        df = df[df["task"].isin(list(tasks))]
-    if exclude_tasks:
-        df = df[~df["task"].isin(list(exclude_tasks))]
+        df = df[df["task"].isin(_ids(tasks))]
+    if exclude_tasks is not None and len(exclude_tasks := _ids(exclude_tasks)):
+        unknown = [t for t in exclude_tasks if t not in set(self.tasks)]
+        if unknown:
+            raise ValueError(f"exclude_tasks: {unknown} are not tasks of this meta-dataset; its {len(self.tasks)} tasks are "
+                             f"{self.tasks[:20]}{' ...' if len(self.tasks) > 20 else ''}")
+        df = df[~df["task"].isin(exclude_tasks)]
     if modality is not None:
         df = df[df["modality"] == modality]
     if status is not None:
@@ -308,7 +322,10 @@ def task_arrays(self: MetaDataset, epochs: int | None = None) -> dict:
 
 # %% ../nbs/06_metadata.ipynb #d936bcda
 def infer_space(df: pd.DataFrame, cols: list) -> SearchSpace:
-    "A search space covering the values of `cols` in `df`."
+    """A search space covering the values of `cols` in `df`, as a person would write it: text and booleans
+    categorical; whole numbers `Int`; a positive parameter spanning at least 10x on a log scale when its values are
+    spread evenly in log space (their median nearer the middle of the log range than of the linear range: a learning
+    rate, a batch size of powers of two), else linear (a dropout or momentum drawn uniformly)."""
     params = []
     for c in cols:
         v = df[c].dropna()
@@ -316,8 +333,11 @@ def infer_space(df: pd.DataFrame, cols: list) -> SearchSpace:
             params.append(Categorical(c, tuple(sorted(v.unique(), key=str))))
             continue
         lo, hi = float(v.min()), float(v.max())
-        log = lo > 0 and hi / lo > 100
-        is_int = pd.api.types.is_integer_dtype(v)
+        log = False
+        if lo > 0 and hi / lo >= 10:
+            med = float(v.median())
+            log = abs(np.log(med / lo) / np.log(hi / lo) - 0.5) < abs((med - lo) / (hi - lo) - 0.5)
+        is_int = pd.api.types.is_integer_dtype(v) or bool((v == v.round()).all() and hi > 1)
         if lo == hi:
             params.append(Categorical(c, (int(lo) if is_int else lo,)))
         elif is_int:
@@ -344,7 +364,10 @@ def from_frame(cls: MetaDataset, df: pd.DataFrame,            # one row an evalu
     if config_cols is None:
         config_cols = space.names if space is not None else \
             [c for c in df.columns if c not in {task_col, score_col, fidelity_col, seed_col}]
-    space = space if space is not None else infer_space(df, config_cols)
+    if space is None:
+        space = infer_space(df, config_cols)
+        warnings.warn(f"from_frame: no space given, so these columns are the hyperparameters: {config_cols}; inferred "
+                      f"{space!r}. Pass space= (or config_cols=) to set it yourself.", UserWarning, stacklevel=2)
     out = pd.DataFrame({"task": df[task_col].astype(str).values, "modality": "unknown"})
     for name, col in zip(space.names, config_cols):
         out[f"config.{name}"] = df[col].values

@@ -329,14 +329,25 @@ class SearchSpace:
     params: tuple = field(default_factory=tuple)  # `Categorical`, `Int` and `Float` parameters, in order
 
     def __post_init__(self):
-        params = tuple(self.params)
+        params = self.params
+        if isinstance(params, Param):
+            params = (params,)
+        elif isinstance(params, dict):    # {name: parameter}: each key must be its parameter's name
+            for key, p in params.items():
+                if isinstance(p, Param) and p.name != key:
+                    raise ValueError(f"SearchSpace: the key {key!r} holds a parameter named {p.name!r}; "
+                                     f"give both the same name")
+            params = params.values()
+        params = tuple(params)
+        for p in params:
+            if not isinstance(p, Param):
+                raise ValueError(f"SearchSpace: {p!r} is not a Categorical, Int or Float; pass a tuple of them, "
+                                 f"e.g. SearchSpace((Float('lr', 1e-4, 1e-1, log=True), Int('layers', 1, 4))), "
+                                 f"or a dict {{name: parameter}}")
         names = [p.name for p in params]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"SearchSpace: parameter names must be unique, repeated: {dup}")
-        for p in params:
-            if not isinstance(p, Param):
-                raise ValueError(f"SearchSpace: {p!r} is not a Categorical, Int or Float")
         object.__setattr__(self, "params", params)
 
     def __repr__(self):

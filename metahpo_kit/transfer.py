@@ -57,7 +57,7 @@ def normalised_tasks(metadataset: MetaDataset,   # the training meta-data
                      exclude_tasks=(),           # tasks left out (the held-out task of a benchmark)
                     ) -> dict:
     "`{task: TaskScores}` of the tasks of `metadataset` less `exclude_tasks` (tasks with all scores equal left out)."
-    md = metadataset.filter(exclude_tasks=exclude_tasks) if exclude_tasks else metadataset
+    md = metadataset.filter(exclude_tasks=exclude_tasks, status=None)   # failed rows kept: they score 0
     out = {}
     names = md.space.names
     table = md.scores(epochs)
@@ -81,7 +81,7 @@ def check_training(metadataset, space, exclude_tasks, tasks: dict, who: str) -> 
                          f"{'; '.join(metadataset.space.difference(space))} (the meta-dataset's vs the tuner's)")
     if len(tasks) < 2:
         raise ValueError(f"{who}.fit needs at least two tasks with distinct scores; the meta-dataset has "
-                         f"{len(tasks)} ({list(tasks)}) after exclude_tasks={list(exclude_tasks)}")
+                         f"{len(tasks)} ({list(tasks)}) after exclude_tasks={exclude_tasks!r}")
 
 # %% ../nbs/06a_transfer.ipynb #38daa9c5
 def score_matrix(tasks: dict,   # {task: TaskScores}
