@@ -67,7 +67,8 @@ def cmd_build_metadata(args: argparse.Namespace) -> int:
     "Build (or resume) a meta-dataset."
     configs = "grid" if args.configs == "grid" else int(args.configs)
     ds = build_metadataset(args.tasks, configs=configs, epochs=args.epochs, seeds=tuple(args.seeds), out=args.out,
-                           data_dir=args.data_dir, config_seed=args.config_seed, max_seconds=args.max_seconds)
+                           data_dir=args.data_dir, config_seed=args.config_seed, max_seconds=args.max_seconds,
+                           ray=args.ray)
     print(ds)
     if args.ship:
         print("wrote", MetaDataset.load(args.out).save(args.ship))
@@ -157,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-seed", type=int, default=0, help="seeds the sampled configs")
     p.add_argument("--max-seconds", type=float, default=None, help="stop cleanly after this many seconds")
     p.add_argument("--data-dir", default=None, help="the local data mirror (default: $METAHPO_DATA_DIR)")
+    p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+                   help="train packs as Ray tasks: on a local Ray cluster, or on the cluster at ADDRESS")
     p.set_defaults(func=cmd_build_metadata)
 
     p = sub.add_parser("benchmark", help="tuners side by side, leave-one-task-out, on a meta-dataset")

@@ -415,6 +415,66 @@ def distinct_sample(space: SearchSpace, n: int, seed: int = 0) -> list:
     return space.sample(n, seed=seed)
 
 # %% ../nbs/06_metadata.ipynb #f6008325
+_LOADED = {}   # the last task this process loaded: consecutive packs of one task load it once
+
+
+def _train_pack(task_id: str, seed: int, group: list, space: SearchSpace, epochs: int, data_dir) -> list:
+    "Train one pack of configs on a task: the rows to append (run in this process, or in a worker as a Ray task)."
+    if task_id not in _LOADED:
+        name, load_kw, _ = parse_task_id(task_id)
+        task = load_task(name, data_dir=data_dir, **load_kw)
+        _LOADED.clear()
+        _LOADED[task_id] = (task, meta_features(task))
+    task, mf = _LOADED[task_id]
+    extra = parse_task_id(task_id)[2]
+    results = fit_many(task, [{**c, **extra} for c in group], budget=Budget(epochs=epochs), seed=seed)
+    return [row_from_result(task_id, task.modality, mf, space, r, epochs) for r in results]
+
+
+def _run_here(packs: list, space, epochs, data_dir, deadline):
+    "Yield `(pack, rows)` for each pack trained in this process, in order, until `deadline` (monotonic seconds)."
+    for pack in packs:
+        if deadline is not None and time.monotonic() > deadline:
+            return
+        yield pack, _train_pack(*pack, space, epochs, data_dir)
+
+
+def _run_on_ray(packs: list, space, epochs, data_dir, deadline, address):
+    """Yield `(pack, rows)` as Ray tasks finish (one CPU and one torch thread each), keeping two per CPU in flight.
+    Ray reruns a task whose worker died (`max_retries`); a pack's rows come back only when it has finished, so a killed
+    worker loses only its unfinished pack. After `deadline` no new pack starts; those in flight finish and are kept."""
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError("ray= needs Ray: pip install 'ray>=2.40' (or the kit's dev extra)") from e
+    if not ray.is_initialized():
+        env = {k: os.environ[k] for k in ("METAHPO_DATA_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
+                                          "TRANSFORMERS_OFFLINE", "PYTHONPATH") if k in os.environ}
+        ray.init(address=None if address in (True, "local") else address, include_dashboard=False,
+                 log_to_driver=False, runtime_env={"env_vars": {**env, "METAHPO_THREADS": "1", "OMP_NUM_THREADS": "1"}})
+    train = ray.remote(num_cpus=1, max_retries=5)(_train_pack)
+    space_ref = ray.put(space)
+    todo = iter(packs)
+    width = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+    pending = {}
+
+    def submit():
+        if deadline is not None and time.monotonic() > deadline:
+            return
+        pack = next(todo, None)
+        if pack is not None:
+            pending[train.remote(*pack, space_ref, epochs, data_dir)] = pack
+
+    for _ in range(width):
+        submit()
+    while pending:
+        (ref,), _ = ray.wait(list(pending), num_returns=1)
+        pack = pending.pop(ref)
+        rows = ray.get(ref)
+        submit()
+        yield pack, rows
+
+
 def build_metadataset(tasks: list,                      # task ids (names or variants `name@key=value,...`)
                       space: SearchSpace = SEED_SPACE,  # the space to evaluate
                       configs="grid",                   # "grid", or a number of configs sampled (seeded) per task
@@ -425,12 +485,17 @@ def build_metadataset(tasks: list,                      # task ids (names or var
                       config_seed: int = 0,             # seeds the sampled configs
                       progress: bool = True,            # a tqdm progress bar
                       max_seconds: float | None = None, # stop (cleanly, between packs) after this long
+                      ray: bool | str | None = None,    # run packs as Ray tasks: True (a local cluster, or the one
+                                                        # `ray.init` already joined) or a cluster's address
                      ) -> MetaDataset:
-    "Train `configs` on each task for each seed and append a row per evaluation to `out`; resumable."
+    """Train `configs` on each task for each seed and append a row per evaluation to `out`; resumable. Packs (configs
+    that train together, `_pack_groups`) are the unit of work: each finished pack is appended once, at once."""
     if configs != "grid" and not (isinstance(configs, int) and configs > 0):
         raise ValueError(f"configs={configs!r} must be 'grid' or a number of configs > 0")
     if int(epochs) < 1:
         raise ValueError(f"epochs={epochs!r} must be >= 1")
+    if not (ray is None or isinstance(ray, (bool, str))):
+        raise ValueError(f"ray={ray!r} must be None/False (this process), True (a local Ray cluster) or an address")
     out_path = Path(out)
     ds = MetaDataset.load(out_path, space) if out_path.exists() and any(out_path.glob("*.parquet")) \
         else MetaDataset(space, path=str(out_path))
@@ -439,39 +504,31 @@ def build_metadataset(tasks: list,                      # task ids (names or var
     if len(ds):
         keys = ds.frame[["task", "seed", *ds.config_cols]].to_dict("records")
         done = {(k["task"], int(k["seed"]), config_key({c[len("config."):]: k[c] for c in ds.config_cols})) for k in keys}
-    plan = []
+    packs = []   # (task_id, seed, configs) in plan order
     for task_id in tasks:
         cfgs = space.grid() if configs == "grid" else distinct_sample(space, configs, seed=config_seed)
         for seed in seeds:
             todo = [c for c in cfgs if (task_id, int(seed), config_key(c)) not in done]
-            if todo:
-                plan.append((task_id, int(seed), todo))
-    total = sum(len(t) for _, _, t in plan)
+            packs += [(task_id, int(seed), group) for group in _pack_groups(todo)]
+    left = {}    # packs still to come per (task, seed): compact when a (task, seed) is complete
+    for task_id, seed, _ in packs:
+        left[task_id, seed] = left.get((task_id, seed), 0) + 1
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=total, desc="meta-dataset", unit="eval")
-    t0 = time.monotonic()
-    loaded = {}
-    for task_id, seed, todo in plan:
-        name, load_kw, extra = parse_task_id(task_id)
-        if task_id not in loaded:
-            task = load_task(name, data_dir=data_dir, **load_kw)
-            loaded.clear()
-            loaded[task_id] = (task, meta_features(task))
-        task, mf = loaded[task_id]
-        for group in _pack_groups(todo):
-            if max_seconds is not None and time.monotonic() - t0 > max_seconds:
-                if bar is not None:
-                    bar.close()
-                return ds
-            results = fit_many(task, [{**c, **extra} for c in group], budget=Budget(epochs=epochs), seed=seed)
-            rows = [row_from_result(task_id, task.modality, mf, space, r, epochs) for r in results]
-            ds.append(rows)
-            if bar is not None:
-                bar.update(len(group))
-                bar.set_postfix(task=task_id, seed=seed)
-        ds.compact()   # after each (task, seed): one file, not one per pack
+        bar = tqdm(total=sum(len(g) for *_, g in packs), desc="meta-dataset", unit="eval")
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    data_dir = str(data_dir) if data_dir is not None else None
+    runs = _run_on_ray(packs, space, epochs, data_dir, deadline, ray) if ray not in (None, False) \
+        else _run_here(packs, space, epochs, data_dir, deadline)
+    for (task_id, seed, group), rows in runs:
+        ds.append(rows)
+        left[task_id, seed] -= 1
+        if left[task_id, seed] == 0:
+            ds.compact()   # one file per finished (task, seed), not one per pack
+        if bar is not None:
+            bar.update(len(group))
+            bar.set_postfix(task=task_id, seed=seed)
     if bar is not None:
         bar.close()
     return ds
