@@ -52,6 +52,9 @@ class Tuner(abc.ABC):
       what is tuned: None (unknown), a task id of the meta-dataset, a `Task`, or a mapping of meta-features;
       baselines ignore it. The answer depends only on `history`, `task`, what `fit` learned and `random_state`, so
       a resumed study, or another worker, asks the same question and gets the same answer.
+    - `check_budget(n_trials)` is called once before a study starts when its number of trials is known; it warns
+      (never raises) when that budget wastes what the tuner does (a TPE study no longer than its random start-up
+      is random search). The default says nothing.
     - `propose(history, task=None)` is what a study calls: `(config, epochs)`, where `epochs` is None except for
       multi-fidelity tuners (Hyperband) that choose the epoch budget too.
     - `tell(config, result)` is called after each trial. The kit's tuners keep nothing there (the history carries
@@ -65,6 +68,9 @@ class Tuner(abc.ABC):
 
     def check_space(self) -> None:
         "Raise a ValueError when this tuner cannot work on `self.space`."
+
+    def check_budget(self, n_trials: int) -> None:
+        "Warn when a study of `n_trials` trials cannot use this tuner well; the default: nothing to say."
 
     def fit(self, metadataset=None, exclude_tasks=()) -> "Tuner":
         "Learn from the evaluations of other tasks; a no-op for a tuner that learns nothing. Returns self."
@@ -213,9 +219,24 @@ def replay(history, space: SearchSpace, sampler: optuna.samplers.BaseSampler) ->
 
 
 class OptunaTuner(Tuner):
-    "Any Optuna sampler as a kit tuner (subclasses say which sampler)."
+    "Any Optuna sampler as a kit tuner (subclasses say which sampler, and set `n_startup_trials`)."
     name = "optuna"
     retries = 5
+    n_startup_trials = 0   # random trials before the sampler models the history (set by each subclass)
+
+    def in_startup(self, history=()) -> bool:
+        """True when the next `ask` after `history` is a random start-up trial: Optuna's TPE and GP samplers model
+        the history only once it holds `n_startup_trials` trials with a score; failed and running trials do not count,
+        so each failure adds a random trial. (The rare fallback after `retries` repeated proposals is random too.)"""
+        scored = sum(o.status == "ok" and o.score is not None and math.isfinite(o.score) for o in history)
+        return scored < self.n_startup_trials
+
+    def check_budget(self, n_trials: int) -> None:
+        "Warn (UserWarning) when a study of `n_trials` trials never leaves the random start-up: it is random search."
+        if n_trials <= self.n_startup_trials:
+            warnings.warn(f"{type(self).__name__}: n_trials={n_trials} <= n_startup_trials={self.n_startup_trials}, so "
+                          f"every trial is a random start-up trial and this study is random search; give n_trials > "
+                          f"n_startup_trials, or a smaller n_startup_trials", UserWarning, stacklevel=2)
 
     @abc.abstractmethod
     def _sampler(self, seed) -> optuna.samplers.BaseSampler:

@@ -285,3 +285,43 @@ def test_tuner_sampler_in_optunas_own_loop(name, tmp_path):
     configs = [SEED_SPACE.validate(t.params) for t in study.trials]
     assert len({config_key(c) for c in configs}) == 8
     assert configs == _configs(tune(score, TUNER_FACTORIES[name](SEED_SPACE, 2), n_trials=8))
+
+
+# ---- TPE's and GP's random start-up -----------------------------------------------------------------------
+
+def _random_sampler_answer(tuner, history):
+    "What Optuna's RandomSampler, seeded as the tuner seeds its sampler, proposes after `history`."
+    import warnings
+    from metahpo_kit.space import seed_for
+    from metahpo_kit.tuners import replay
+    study = replay(history, tuner.space, optuna.samplers.RandomSampler(seed=seed_for(tuner.random_state, len(history))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return tuner.space.validate(study.ask(tuner.space.to_optuna()).params)
+
+
+@pytest.mark.parametrize("cls", [TPETuner, GPTuner])
+def test_in_startup_says_when_the_sampler_is_random(cls):
+    # on a continuous space a model-based proposal equals the random sampler's only by chance (probability 0), so
+    # `in_startup` is checked against what Optuna really did; trials 1 and 3 fail and must not count
+    tuner = cls(CONTINUOUS, random_state=1, n_startup_trials=3)
+    history, said, was_random = [], [], []
+    for i in range(8):
+        said.append(tuner.in_startup(history))
+        c = tuner.ask(history)
+        was_random.append(c == _random_sampler_answer(tuner, history))
+        history.append(Observation(c, None, "failed") if i in (1, 3) else Observation(c, score(c)))
+    assert said == was_random
+    assert said == [True] * 5 + [False] * 3       # 3 scored trials are reached only at trial 5
+
+
+def test_check_budget_warns_when_every_trial_is_random(recwarn):
+    with pytest.warns(UserWarning, match="TPETuner: n_trials=4 <= n_startup_trials=5.*random search"):
+        TPETuner(SEED_SPACE, n_startup_trials=5).check_budget(4)
+    with pytest.warns(UserWarning, match="GPTuner: n_trials=3 <= n_startup_trials=3"):
+        GPTuner(SEED_SPACE, n_startup_trials=3).check_budget(3)
+    recwarn.clear()
+    TPETuner(SEED_SPACE, n_startup_trials=5).check_budget(6)
+    RandomTuner(SEED_SPACE).check_budget(1)
+    PortfolioTuner(SEED_SPACE).check_budget(1)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
