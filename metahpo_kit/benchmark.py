@@ -123,6 +123,7 @@ def run_benchmark(methods: dict,                     # name -> unfitted tuner (s
         if tuner.space != metadataset.space:
             raise ValueError(f"method {name!r}: its tuner's space differs from the meta-dataset's: "
                              f"{'; '.join(tuner.space.difference(metadataset.space))} (the tuner's vs the meta-dataset's)")
+        tuner.check_budget(n_trials)   # says so when a study this short never leaves a sampler's random start-up
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -372,6 +372,8 @@ def tune(objective_or_task,                 # a Task, a task name, an Objective,
     if n_jobs > 1 and (storage is None or isinstance(storage, optuna.storages.InMemoryStorage)):
         raise ValueError(f"n_jobs={n_jobs} needs a storage shared between processes; use {_SHARED_STORAGES}")
     tuner.check_space()
+    if n_trials is not None:
+        tuner.check_budget(int(n_trials))   # a TPE/GP study no longer than its random start-up is random search
     objective = as_objective(objective_or_task)
     storage_obj = make_storage(storage)
     study_name = study_name or f"{objective.name}-{tuner.name}"

@@ -325,3 +325,8 @@ def test_check_budget_warns_when_every_trial_is_random(recwarn):
     RandomTuner(SEED_SPACE).check_budget(1)
     PortfolioTuner(SEED_SPACE).check_budget(1)
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_tune_says_when_tpe_never_models():
+    with pytest.warns(UserWarning, match="n_trials=3 <= n_startup_trials=3"):
+        tune(score, TPETuner(SEED_SPACE, random_state=0, n_startup_trials=3), n_trials=3)
