@@ -4,7 +4,7 @@
     python bench/ray_bench.py --tasks wine digits --configs 54 --epochs 3
 
 Both builds train the same (task, seed, config) evaluations into fresh folders, one after the other; the Ray build
-starts its cluster first (`ray.init`, timed apart) with one CPU and one torch thread per worker. The rows must be
+starts its cluster first (`local_ray_cluster`, timed apart) with one CPU and one torch thread per worker. The rows must be
 the same evaluation for evaluation (same keys, same validation curves), or the script fails.
 """
 import argparse
@@ -20,7 +20,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
-from metahpo_kit.metadata import build_metadataset  # noqa: E402
+from metahpo_kit.metadata import build_metadataset, local_ray_cluster  # noqa: E402
 
 
 def _sorted(md):
@@ -45,13 +45,11 @@ def main(argv=None):
         here = build_metadataset(args.tasks, out=f"{d}/here", **kw)
         t_here = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"METAHPO_THREADS": "1", "OMP_NUM_THREADS": "1"}})
-        t_init = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        on_ray = build_metadataset(args.tasks, out=f"{d}/ray", ray=True, **kw)
-        t_ray = time.perf_counter() - t0
-        ray.shutdown()
+        with local_ray_cluster(num_cpus=args.cpus):
+            t_init = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            on_ray = build_metadataset(args.tasks, out=f"{d}/ray", ray=True, **kw)
+            t_ray = time.perf_counter() - t0
     a, cols = _sorted(here)
     b, _ = _sorted(on_ray)
     same_keys = len(a) == len(b) and (a[cols].astype(str).values == b[cols].astype(str).values).all()

@@ -6,12 +6,16 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/metadata.html.md"""
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'CURVES', 'SCORES', 'REQUIRED', 'SHIPPED', 'row_from_result', 'MetaDataset', 'infer_space',
-           'parse_task_id', 'distinct_sample', 'build_metadataset', 'load_shipped', 'TabularObjective',
-           'random_search_expected_best', 'task_report']
+           'parse_task_id', 'distinct_sample', 'local_ray_cluster', 'build_metadataset', 'load_shipped',
+           'TabularObjective', 'random_search_expected_best', 'task_report']
 
 # %% ../nbs/06_metadata.ipynb #514c599f
+import contextlib
 import json
 import os
+import socket
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -439,6 +443,48 @@ def _run_here(packs: list, space, epochs, data_dir, deadline):
         yield pack, _train_pack(*pack, space, epochs, data_dir)
 
 
+def _free_ports(n: int) -> list:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _no_data_limit():
+    "Lift RLIMIT_DATA to its hard limit (in a child about to exec Ray's daemons, which do not start under a cap)."
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
+    resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
+
+
+@contextlib.contextmanager
+def local_ray_cluster(num_cpus: int | None = None):   # CPUs the cluster offers (None: all of this machine's)
+    """A local Ray cluster for the `with` block, joined by this process; stopped at the end. Started as `ray start`
+    with fixed agent ports, since a plain `ray.init()` gives its agents 15 s to write their port files and fails on a
+    small, busy machine (ray-project/ray#65983). Workers get one torch thread each (`METAHPO_THREADS=1`)."""
+    import ray
+    exe = Path(sys.executable).with_name("ray")
+    ports = _free_ports(4)
+    cmd = [str(exe) if exe.exists() else "ray", "start", "--head", "--port=0", "--include-dashboard=false",
+           "--disable-usage-stats", f"--dashboard-agent-grpc-port={ports[0]}", f"--metrics-export-port={ports[1]}",
+           f"--dashboard-agent-listen-port={ports[2]}", f"--runtime-env-agent-port={ports[3]}"]
+    if num_cpus is not None:
+        cmd.append(f"--num-cpus={int(num_cpus)}")
+    env = {**os.environ, "METAHPO_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    started = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, preexec_fn=_no_data_limit)
+    if started.returncode != 0:
+        raise RuntimeError(f"ray start failed (exit {started.returncode}): {started.stderr[-2000:]}")
+    try:
+        ray.init(address="auto", log_to_driver=False)
+        yield
+    finally:
+        ray.shutdown()
+        subprocess.run(cmd[:1] + ["stop", "--force"], capture_output=True, timeout=300)
+
+
 def _run_on_ray(packs: list, space, epochs, data_dir, deadline, address):
     """Yield `(pack, rows)` as Ray tasks finish (one CPU and one torch thread each), keeping two per CPU in flight.
     Ray reruns a task whose worker died (`max_retries`); a pack's rows come back only when it has finished, so a killed
@@ -447,12 +493,17 @@ def _run_on_ray(packs: list, space, epochs, data_dir, deadline, address):
         import ray
     except ImportError as e:
         raise ImportError("ray= needs Ray: pip install 'ray>=2.40' (or the kit's dev extra)") from e
+    if not ray.is_initialized() and address not in (True, "local"):
+        ray.init(address=address, log_to_driver=False)
     if not ray.is_initialized():
-        env = {k: os.environ[k] for k in ("METAHPO_DATA_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
-                                          "TRANSFORMERS_OFFLINE", "PYTHONPATH") if k in os.environ}
-        ray.init(address=None if address in (True, "local") else address, include_dashboard=False,
-                 log_to_driver=False, runtime_env={"env_vars": {**env, "METAHPO_THREADS": "1", "OMP_NUM_THREADS": "1"}})
-    train = ray.remote(num_cpus=1, max_retries=5)(_train_pack)
+        with local_ray_cluster():
+            yield from _run_on_ray(packs, space, epochs, data_dir, deadline, address)
+        return
+    # the workers train with one torch thread each and see the data settings of this process
+    env = {k: os.environ[k] for k in ("METAHPO_DATA_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
+                                      "TRANSFORMERS_OFFLINE") if k in os.environ}
+    train = ray.remote(num_cpus=1, max_retries=5,
+                       runtime_env={"env_vars": {**env, "METAHPO_THREADS": "1", "OMP_NUM_THREADS": "1"}})(_train_pack)
     space_ref = ray.put(space)
     todo = iter(packs)
     width = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -2,11 +2,7 @@
 when a worker is killed mid-pack or the build is stopped and resumed, and the Ray Tune recipe of the study notebook
 runs a kit tuner."""
 import os
-import resource
-import shutil
 import signal
-import socket
-import subprocess
 import threading
 import time
 
@@ -15,44 +11,15 @@ import pytest
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
-from metahpo_kit.metadata import MetaDataset, build_metadataset
+from metahpo_kit.metadata import MetaDataset, build_metadataset, local_ray_cluster
 from metahpo_kit.space import SEED_SPACE, config_key
 
 
-def _free_ports(n: int) -> list:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _no_memory_guard():
-    "Ray's daemons run without the suite's memory guard (RLIMIT_DATA, tests/conftest.py): under it they fail to start."
-    hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
-    resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A local Ray cluster (2 CPUs, one torch thread per worker) for the module's tests, started as `ray start` with
-    fixed agent ports: a local `ray.init()` waits 15 s for its agents' port files and fails on a loaded 2-core machine
-    (ray-project/ray#65983); with the ports given, nothing waits for those files."""
-    ports = _free_ports(4)
-    env = {**os.environ, "METAHPO_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [shutil.which("ray") or "ray", "start", "--head", "--port=0", "--num-cpus=2", "--include-dashboard=false",
-           "--disable-usage-stats", f"--dashboard-agent-grpc-port={ports[0]}", f"--metrics-export-port={ports[1]}",
-           f"--dashboard-agent-listen-port={ports[2]}", f"--runtime-env-agent-port={ports[3]}"]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, preexec_fn=_no_memory_guard)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    try:
-        ray.init(address="auto", log_to_driver=False)
+def cluster():
+    "A local Ray cluster (2 CPUs, one torch thread per worker) for the module's tests."
+    with local_ray_cluster(num_cpus=2):
         yield
-    finally:
-        ray.shutdown()
-        subprocess.run([shutil.which("ray") or "ray", "stop", "--force"], capture_output=True, timeout=120)
 
 
 def _keys(md: MetaDataset) -> list:
