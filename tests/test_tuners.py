@@ -330,3 +330,26 @@ def test_check_budget_warns_when_every_trial_is_random(recwarn):
 def test_tune_says_when_tpe_never_models():
     with pytest.warns(UserWarning, match="n_trials=3 <= n_startup_trials=3"):
         tune(score, TPETuner(SEED_SPACE, random_state=0, n_startup_trials=3), n_trials=3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ManualTuner(SEED_SPACE, random_state=0), lambda: RandomTuner(SEED_SPACE, random_state=0),
+    lambda: GridTuner(SEED_SPACE), lambda: TPETuner(SEED_SPACE, random_state=0, n_startup_trials=2),
+    lambda: GPTuner(SEED_SPACE, random_state=0, n_startup_trials=2), lambda: HyperbandTuner(SEED_SPACE, random_state=0),
+    lambda: PortfolioTuner(random_state=0).fit(synthetic_metadataset(n_tasks=4)),
+    lambda: SimilarityTuner().fit(synthetic_metadataset(n_tasks=4)),
+    lambda: MAMLTuner(n_steps=2, random_state=0).fit(synthetic_metadataset(n_tasks=4))],
+    ids=["manual", "random", "grid", "tpe", "gp", "hyperband", "portfolio", "similarity", "maml"])
+def test_every_history_form_gives_the_same_proposal(make):
+    import pandas as pd
+    tuner = make()
+    seen = [Observation(c, 0.5 + 0.1 * i) for i, c in enumerate(tuner.space.sample(3, seed=3))]
+    want = tuner.propose(seen)
+    forms = [[(o.config, o.score) for o in seen], [{"config": o.config, "score": o.score} for o in seen],
+             [{**o.config, "score": o.score} for o in seen], pd.DataFrame([{**o.config, "score": o.score} for o in seen]),
+             pd.DataFrame([{**{f"config.{k}": v for k, v in o.config.items()}, "score": o.score} for o in seen])]
+    for h in forms:
+        assert tuner.propose(h) == want
+        assert tuner.ask(h) == want[0]
+    with pytest.raises(ValueError, match="history item 1 is 'oops'; a history is a list of Observation"):
+        tuner.ask([seen[0], "oops"])
