@@ -17,6 +17,7 @@ from functools import partial
 
 import numpy as np
 import optuna
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
@@ -197,6 +198,11 @@ def choose_bandwidth(Y: np.ndarray, Z: np.ndarray,
     return (min(ok, key=lambda h: regret[h]) if ok else math.inf), regret
 
 # %% ../nbs/07_maml.ipynb #4a38c4c8
+def _scored(o) -> bool:
+    "An observation with a usable score: the prior, the cover and the network learn from these only."
+    return o.status == "ok" and o.score is not None and math.isfinite(float(o.score))
+
+
 def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> tuple:
     """(keys of all configs, encoded ok configs, their scores); a clear error for a config outside the space.
     `cache` maps a raw config's key to its (key, encoding), so a growing history is validated once per config."""
@@ -214,7 +220,7 @@ def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> t
             if raw is not None and len(cache) < 100_000:
                 cache[raw] = hit
         keys.add(hit[0])
-        if o.status == "ok" and o.score is not None and math.isfinite(float(o.score)):
+        if _scored(o):
             X.append(hit[1])
             y.append(float(o.score))
     d = space.dim
@@ -528,24 +534,54 @@ def _candidates(self: MAMLTuner, history_X: np.ndarray, history_y: np.ndarray, n
 
 # %% ../nbs/07_maml.ipynb #8548fbdd
 @patch
+def next_source(self: MAMLTuner, history=()) -> str:   # the observations on the new task so far
+    """What chooses the config after `history`: `"prior"` (no scored observation yet: the best config of the
+    meta-feature prior), `"cover"` (at most `n_cover` trials done: the prior's greedy portfolio) or `"network"` (the
+    acquisition over the ensemble, adapted on the scored observations). Without a prior (continuous spaces, or
+    `zero_shot="network"`) always `"network"`."""
+    self.check_space()
+    if self.zero_shot != "prior" or getattr(self, "prior_Y_", None) is None:
+        return "network"
+    if not any(_scored(o) for o in history):
+        return "prior"
+    return "cover" if len(history) <= self.n_cover else "network"
+
+
+@patch
+def _member_scores(self: MAMLTuner, Xh: np.ndarray, yh: np.ndarray, Xc: np.ndarray, z: np.ndarray,
+                   steps: int) -> np.ndarray:
+    """(E, n): every member's scores of the encoded candidates `Xc`, after `steps` inner steps on the scored
+    observations (Xh, yh) when they hold two distinct scores, standardised over the candidates."""
+    params = self.params_
+    with torch_threads(cpu_threads("surrogate")):
+        if steps > 0 and len(yh) >= 2 and np.ptp(yh) > 0:
+            Xs = torch.as_tensor(self._task_inputs(Xh, z))
+            ys = torch.as_tensor(yh)
+            params = adapt_ensemble(params, self.inner_lrs_, Xs, ys, steps=steps)
+        with torch.no_grad():
+            f = ensemble_scores(params, torch.as_tensor(self._task_inputs(Xc, z))).numpy()
+    return (f - f.mean(1, keepdims=True)) / (f.std(1, keepdims=True) + 1e-9)
+
+
+@patch
 def top_untried(self: MAMLTuner, history=(),          # the observations on the new task so far
                  task=None,                 # what is tuned: None, a task id, a Task, or its meta-features
                  n: int = 1,                # how many configs to return
                 ) -> list:
-    """The `n` best untried configs: before any scored observation, by the meta-feature prior (`zero_shot="prior"`,
-    grid spaces) or the network; up to `n_cover` trials, by the prior's greedy portfolio; after, by the acquisition
-    over the network adapted on `history`."""
+    """The `n` best untried configs, by the part `next_source(history)` names: before any scored observation, the
+    meta-feature prior (`zero_shot="prior"`, grid spaces) or the network; up to `n_cover` trials, the prior's
+    greedy portfolio; after, the acquisition over the network adapted on `history`."""
     self.check_space()
     z = self._task_vector(task)
     if not hasattr(self, "_seen"):
         self._seen = {}
     tried, Xh, yh = _history_arrays(self.space, history, self._seen)
     configs, Xc, keys = self._candidates(Xh, yh, len(history))
-    use_prior = self.zero_shot == "prior" and getattr(self, "prior_Y_", None) is not None
-    if use_prior and (len(yh) == 0 or len(history) <= self.n_cover):
+    source = self.next_source(history)
+    if source in ("prior", "cover"):
         known = task is not None   # unknown task: every training task weighs the same
         h = self.bandwidth_ if known else math.inf
-        if len(yh) == 0:
+        if source == "prior":
             p = prior_scores(self.prior_Y_, self.prior_Z_, z, h, self.prior_mix)
             score = np.where(np.isnan(p), -np.inf, p)
         else:
@@ -556,15 +592,7 @@ def top_untried(self: MAMLTuner, history=(),          # the observations on the 
                 raise SpaceExhausted(f"every one of the {len(Xc)} candidates has been tried")
             return [configs[j] for j in picks]
     else:
-        params = self.params_
-        with torch_threads(cpu_threads("surrogate")):
-            if self.adapt_in_suggest and self.inner_steps > 0 and len(yh) >= 2 and np.ptp(yh) > 0:
-                Xs = torch.as_tensor(self._task_inputs(Xh, z))
-                ys = torch.as_tensor(yh)
-                params = adapt_ensemble(params, self.inner_lrs_, Xs, ys, steps=self.inner_steps)
-            with torch.no_grad():
-                f = ensemble_scores(params, torch.as_tensor(self._task_inputs(Xc, z))).numpy()
-        f = (f - f.mean(1, keepdims=True)) / (f.std(1, keepdims=True) + 1e-9)
+        f = self._member_scores(Xh, yh, Xc, z, self.inner_steps if self.adapt_in_suggest else 0)
         score = f.mean(0) + (self.kappa * f.std(0) if self.acquisition == "ucb" else 0.0)
     out = []
     for j in np.argsort(-score, kind="stable"):
@@ -578,6 +606,52 @@ def top_untried(self: MAMLTuner, history=(),          # the observations on the 
     if not out:
         raise SpaceExhausted(f"every one of the {len(Xc)} candidates has been tried")
     return out
+
+# %% ../nbs/07_maml.ipynb #a1c0e004
+@patch
+def predict(self: MAMLTuner, history=(),         # observations of the task (the support set; only scored ones count)
+            configs=(),                           # the configs to score (the query set), in the tuner's space
+            task=None,                            # what is tuned, as in `ask` (used when the network sees meta-features)
+            steps: int | None = None,             # inner steps (None: `inner_steps`, or 0 if not `adapt_in_suggest`)
+            return_std: bool = False,             # also return the spread over the ensemble
+           ):
+    """The network's scores of `configs` after the inner loop on `history`: the mean over the ensemble of each
+    member's scores standardised over `configs` (with `return_std`, also their spread). Higher is better; only
+    the order is meaningful. On the whole grid, with `acquisition="mean"`, it is what `ask` follows once the
+    network picks."""
+    self.check_space()
+    if steps is None:
+        steps = self.inner_steps if self.adapt_in_suggest else 0
+    if not (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 0):
+        raise ValueError(f"steps={steps!r}: must be an integer >= 0 (0: the network without adaptation), or None")
+    configs = list(configs)
+    if not configs:
+        raise ValueError("configs is empty: pass the configs to score (for example space.grid())")
+    valid = []
+    for i, c in enumerate(configs):
+        try:
+            valid.append(self.space.validate(c))
+        except ValueError as e:
+            raise ValueError(f"configs[{i}]={c!r} is not in the tuner's space: {e}") from None
+    _, Xh, yh = _history_arrays(self.space, history)
+    Xc = self.space.encode_many(valid).astype(np.float32)
+    f = self._member_scores(Xh, yh, Xc, self._task_vector(task), int(steps))
+    return (f.mean(0), f.std(0)) if return_std else f.mean(0)
+
+# %% ../nbs/07_maml.ipynb #a1c0e007
+@patch
+def prior_of(self: MAMLTuner, task=None) -> tuple:   # what is tuned, as in `ask` (None: every task weighs the same)
+    """The zero-shot prior for `task`: `(weights, scores)`, two Series: each training task's weight (summing to
+    one) and each grid config's prior score (by `config_key`; NaN where no training task recorded it)."""
+    self.check_space()
+    if getattr(self, "prior_Y_", None) is None:
+        raise ValueError(f"this tuner has no prior: it is built on grid spaces of up to {GRID_LIMIT} configs "
+                         f"(this space has {'infinitely many' if not self.space.is_finite else self.space.size})")
+    z = self._task_vector(task)
+    h = self.bandwidth_ if task is not None else math.inf
+    w = prior_weights(self.prior_Z_, z, h, self.prior_mix)
+    p = prior_scores(self.prior_Y_, self.prior_Z_, z, h, self.prior_mix)
+    return pd.Series(w, index=list(self.train_tasks_), name="weight"), pd.Series(p, index=self._grid_candidates()[2], name="prior")
 
 # %% ../nbs/07_maml.ipynb #b743d96f
 @patch

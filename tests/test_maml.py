@@ -262,6 +262,58 @@ def test_bad_input(syn):
 SEED_DEFAULT_LIKE = dict(lr=0.01, batch_size=32, layers=2, units=128, optimizer="sgd", dropout=0.2)
 
 
+def test_next_source_names_the_part_that_picked(syn):
+    "prior, then n_cover picks of the cover, then the network; each pick is the one that part would make."
+    import copy
+    tuner = copy.copy(fitted(syn))
+    tuner.acquisition = "mean"                      # so the network's pick is predict's best untried config
+    obj = TabularObjective(syn, "synth0")
+    grid = SEED_SPACE.grid()
+    hist, sources = [], []
+    for _ in range(tuner.n_cover + 4):
+        sources.append(tuner.next_source(hist))
+        c = tuner.ask(hist, task="synth0")
+        if sources[-1] == "network":
+            p = tuner.predict(hist, grid, task="synth0")
+            tried = {config_key(o.config) for o in hist}
+            assert c == next(grid[j] for j in np.argsort(-p, kind="stable") if config_key(grid[j]) not in tried)
+        hist.append(Observation(c, obj(c).val_accuracy))
+    assert sources == ["prior"] + ["cover"] * tuner.n_cover + ["network"] * 3
+    assert config_key(hist[0].config) == tuner.prior_of("synth0")[1].idxmax()
+    failed = [Observation(hist[0].config, None, "failed")]
+    assert tuner.next_source(failed) == "prior"                      # no score yet
+    assert tuner.next_source(failed + hist[1:2]) == "cover"          # a failed trial still counts as a trial
+    tuner.n_cover = 0
+    assert tuner.next_source(hist[:1]) == "network"
+
+
+def test_predict_and_prior_of_bad_input(syn):
+    tuner = fitted(syn)
+    grid = SEED_SPACE.grid()[:5]
+    with pytest.raises(ValueError, match=r"configs\[1\]=.*layers=9"):
+        tuner.predict([], [grid[0], {**grid[0], "layers": 9}])
+    for steps in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=f"steps={steps!r}: must be an integer >= 0"):
+            tuner.predict([], grid, steps=steps)
+    with pytest.raises(ValueError, match="configs is empty"):
+        tuner.predict([], [])
+    with pytest.raises(ValueError, match=r"history\[0\].config"):
+        tuner.predict([Observation({**grid[0], "lr": 5.0}, 0.5)], grid)
+    with pytest.raises(ValueError, match="not fitted"):
+        MAMLTuner().predict([], grid)
+    with pytest.raises(ValueError, match="not fitted"):
+        MAMLTuner().prior_of("synth0")
+    mu, sd = tuner.predict([], grid, steps=0, return_std=True)
+    assert mu.shape == sd.shape == (5,) and (sd >= 0).all()
+    space = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.1)))
+    rows = [{"task": f"t{t}", **c, "score": -abs(np.log10(c["lr"]) + 3 - t)} for t in range(3)
+            for c in space.sample(20, seed=t)]
+    cont = MAMLTuner(space, n_steps=2, random_state=0).fit(MetaDataset.from_frame(pd.DataFrame(rows), space=space))
+    with pytest.raises(ValueError, match="has no prior: it is built on grid spaces"):
+        cont.prior_of()
+    assert cont.next_source([]) == "network"                          # no prior: the network from the first pick
+
+
 def test_from_frame_continuous_space_without_meta_features():
     space = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.1)))
     rows = []
