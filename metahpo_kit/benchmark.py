@@ -149,7 +149,7 @@ def run_benchmark(methods: dict,                     # name -> unfitted tuner (s
                     tuner = _fitted(unfitted, metadataset, exclude, epochs, run_seed_for(task, seed))
                 else:
                     once = once or _fitted(unfitted, metadataset, exclude, epochs, run_seed_for(task, seeds[0]))
-                    tuner = copy.copy(once)
+                    tuner = copy.deepcopy(once)   # a copy sharing no mutable state with `once`
                     tuner.random_state = run_seed_for(task, seed)
                 fit_s = time.perf_counter() - t0
                 df = simulate(tuner, objective, n_trials, seed=seed, budget=Budget(epochs=epochs, seconds=seconds),

@@ -30,7 +30,7 @@ from .study import TunerSampler, history_of
 from .tasks import Task, base_dataset, load_task
 from .tasks import meta_features as task_meta_features
 from .transfer import check_training, greedy_portfolio, normalised_tasks
-from .tuners import SpaceExhausted, Tuner
+from .tuners import SpaceExhausted, Tuner, as_history
 
 # %% ../nbs/07_maml.ipynb #7f4ebe41
 def init_params(n_in: int,              # inputs: config dimensions + meta-features
@@ -291,7 +291,8 @@ class MAMLTuner(Tuner):
 
     def check_args(self):
         "A clear error for an argument out of its allowed values."
-        for name, ok in (("acquisition", ("mean", "ucb")), ("zero_shot", ("prior", "network"))):
+        for name, ok in (("acquisition", ("mean", "ucb")), ("zero_shot", ("prior", "network")),
+                         ("outer_loss", ("pairwise", "top", "listwise", "both"))):
             if getattr(self, name) not in ok:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not one of {list(ok)}")
         if self.bandwidth is not None and not float(self.bandwidth) > 0:
@@ -540,6 +541,7 @@ def next_source(self: MAMLTuner, history=()) -> str:   # the observations on the
     acquisition over the ensemble, adapted on the scored observations). Without a prior (continuous spaces, or
     `zero_shot="network"`) always `"network"`."""
     self.check_space()
+    history = as_history(history, self.space)
     if self.zero_shot != "prior" or getattr(self, "prior_Y_", None) is None:
         return "network"
     if not any(_scored(o) for o in history):
@@ -572,6 +574,7 @@ def top_untried(self: MAMLTuner, history=(),          # the observations on the 
     meta-feature prior (`zero_shot="prior"`, grid spaces) or the network; up to `n_cover` trials, the prior's
     greedy portfolio; after, the acquisition over the network adapted on `history`."""
     self.check_space()
+    history = as_history(history, self.space)
     z = self._task_vector(task)
     if not hasattr(self, "_seen"):
         self._seen = {}
@@ -620,6 +623,7 @@ def predict(self: MAMLTuner, history=(),         # observations of the task (the
     the order is meaningful. On the whole grid, with `acquisition="mean"`, it is what `ask` follows once the
     network picks."""
     self.check_space()
+    history = as_history(history, self.space)
     if steps is None:
         steps = self.inner_steps if self.adapt_in_suggest else 0
     if not (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 0):

@@ -393,3 +393,25 @@ def test_sampler_with_journal_storage_and_two_workers(syn, tmp_path):
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 8
     assert study.best_value > 0.8
+
+
+def test_a_misspelt_argument_raises_naming_the_allowed_values(syn):
+    with pytest.raises(ValueError, match=r"outer_loss='pairwse' is not one of \['pairwise', 'top', 'listwise', 'both'\]"):
+        MAMLTuner(outer_loss="pairwse", n_steps=1).fit(syn)
+
+
+def test_copies_share_no_mutable_state_with_the_original(syn):
+    "A clone refitted with another seed, or a deep copy (the benchmark's reseeded runs), updated: the original is unchanged."
+    import copy
+
+    from metahpo_kit.tuners import clone
+    original = MAMLTuner(n_steps=5, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    before = (sorted(original.train_tasks_), {k: v.clone() for k, v in original.params_.items()}, len(original.losses_))
+    cloned = clone(original).set_params(random_state=1).fit(syn, exclude_tasks=["synth0"])
+    copied = copy.deepcopy(original)
+    copied.random_state = 1
+    for other in (cloned, copied):
+        other.update(syn.filter(tasks=["synth0"]), n_steps=2)
+        assert "synth0" in other.train_tasks_
+    assert sorted(original.train_tasks_) == before[0] and len(original.losses_) == before[2]
+    assert all(torch.equal(original.params_[k], v) for k, v in before[1].items())
