@@ -21,6 +21,7 @@ import html
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -133,7 +134,8 @@ def run_library(notebooks: list, n_workers: int = 2) -> int:
 def run_tutorial(path: Path) -> None:
     "Execute one tutorial with its default parameters into a temporary file; replace the original when it finished."
     import papermill
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".running.ipynb", dir=path.parent)
+    # beside the original (so the move is atomic), named `_...` so nbdev and the tutorial tests skip it meanwhile
+    fd, tmp = tempfile.mkstemp(prefix=f"_running_{path.stem}.", suffix=".ipynb", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -143,6 +145,7 @@ def run_tutorial(path: Path) -> None:
         meta = nb["metadata"].get("papermill", {})
         meta["input_path"] = meta["output_path"] = path.name     # not the temporary name, nor this machine's paths
         tmp.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        os.chmod(tmp, path.stat().st_mode)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -300,6 +303,8 @@ def write_index(out: Path, pages: list, nbs: Path = NBS) -> Path:
 
 # ---------------------------------------------------------------------------------------------------------- cli
 def main(argv=None) -> int:
+    # a kill (timeout, CI cancelling) unwinds like an error, so a half-run tutorial's temporary file is removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     ex = sub.add_parser("execute", help="re-execute notebooks with their default parameters, outputs stored in place")
