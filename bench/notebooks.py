@@ -99,14 +99,16 @@ def _scrub(obj, paths: dict, pattern):
 
 def scrub_notebook(path: Path, paths: dict | None = None) -> list:
     """Replace machine paths in `path`'s outputs and metadata (not its sources: those are written by hand) with
-    placeholders, write it back if that changed it, and return what remains anywhere in the file (empty: clean)."""
+    placeholders, drop per-run cell timings, write it back if that changed it, and return the machine paths that
+    remain anywhere in the file (empty: clean)."""
     paths = paths or machine_paths()
     pattern = _pattern(paths)
     text = path.read_text()
     nb = json.loads(text)
     nb["metadata"] = _scrub(nb.get("metadata", {}), paths, pattern)
     for cell in nb["cells"]:
-        cell["metadata"] = _scrub(cell.get("metadata", {}), paths, pattern)
+        cell.setdefault("metadata", {}).pop("execution", None)    # nbdev-test's per-run timings: churn, and not
+        cell["metadata"] = _scrub(cell["metadata"], paths, pattern)  # valid nbformat (a number where it wants text)
         if "outputs" in cell:
             cell["outputs"] = _scrub(cell["outputs"], paths, pattern)
     new = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
