@@ -45,7 +45,7 @@ def _ink(png: bytes) -> float:
     return 1 - sum(hist[240:]) / (img.width * img.height)
 
 
-def test_site_order_and_offline_template():
+def test_site_order_names_and_links():
     nbk = _load_notebooks_script()
     order = nbk.site_order()
     names = [p.relative_to(nbk.NBS).as_posix() for p in order]
