@@ -56,13 +56,15 @@ def site_order(nbs: Path = NBS) -> list:
 
 
 def select(paths: list, names) -> list:
-    "The notebooks of `paths` named in `names` (stem or file name); all of them when `names` is empty."
+    "The notebooks of `paths` named in `names` (stem, file name or path under nbs/); all of them when `names` is empty."
     if not names:
         return list(paths)
     by_name = {}
     for p in paths:
         by_name[p.stem] = p
         by_name[p.name] = p
+        if p.is_relative_to(NBS):                  # tutorials/05_benchmark, if a stem is ever ambiguous
+            by_name[p.relative_to(NBS).with_suffix("").as_posix()] = p
     unknown = [n for n in names if n not in by_name]
     if unknown:
         raise SystemExit(f"unknown notebook(s) {unknown}; allowed: {sorted(p.stem for p in paths)}")
