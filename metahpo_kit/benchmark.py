@@ -291,7 +291,7 @@ def plot_regret(df: pd.DataFrame, ax=None, metric: str = "regret", log_x: bool =
     import seaborn as sns
     ax = ax or plt.subplots(figsize=(6, 4))[1]
     per_task = df.groupby(["method", "task", "trial"], as_index=False)[metric].mean()
-    sns.lineplot(data=per_task, x="trial", y=metric, hue="method", errorbar=("ci", 95), ax=ax)
+    sns.lineplot(data=per_task, x="trial", y=metric, hue="method", errorbar=("ci", 95), seed=0, ax=ax)   # a seeded bootstrap band
     if log_x:
         ax.set_xscale("log")
     ax.set_ylabel("normalised regret" if metric == "regret" else metric)
