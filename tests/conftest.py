@@ -78,3 +78,15 @@ def data_dir():
     if not d or not Path(d).is_dir():
         pytest.skip("no data mirror: set METAHPO_DATA_DIR")
     return Path(d)
+
+
+@pytest.fixture
+def need():
+    "`need(what, ok)`: skip the test when `what` is missing here (not `ok`); fail it in CI, which must provide it."
+    def check(what: str, ok) -> None:
+        if ok:
+            return
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide {what}")
+        pytest.skip(f"{what} is not installed")
+    return check

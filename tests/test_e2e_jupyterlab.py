@@ -40,16 +40,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _need(what, ok):
-    if ok:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must provide {what}")
-    pytest.skip(f"{what} is not installed")
-
-
-def test_dashboard_renders_in_jupyterlab(tmp_path):
-    _need("Debian's chromium", CHROMIUM)
+def test_dashboard_renders_in_jupyterlab(tmp_path, need):
+    need("Debian's chromium", CHROMIUM)
     playwright = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else __import__(
         "playwright.sync_api", fromlist=["sync_playwright"])
     (tmp_path / "dash.ipynb").write_text(json.dumps(NOTEBOOK))

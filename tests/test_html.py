@@ -20,14 +20,6 @@ def _load_notebooks_script():
     return module
 
 
-def _need(what, ok):
-    if ok:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must provide {what}")
-    pytest.skip(f"{what} is not installed")
-
-
 def _stored_figures(nb_path: Path) -> int:
     "How many images the notebook's stored outputs hold."
     nb = json.loads(nb_path.read_text())
@@ -78,8 +70,8 @@ def test_scrub_replaces_machine_paths(tmp_path):
     assert len(left) == 1 and "/home/someone" in left[0]
 
 
-def test_pages_render_with_their_images(tmp_path):
-    _need("Debian's chromium", CHROMIUM)
+def test_pages_render_with_their_images(tmp_path, need):
+    need("Debian's chromium", CHROMIUM)
     playwright = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else __import__(
         "playwright.sync_api", fromlist=["sync_playwright"])
     nbk = _load_notebooks_script()
