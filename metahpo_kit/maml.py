@@ -30,7 +30,7 @@ from .study import TunerSampler, history_of
 from .tasks import Task, base_dataset, load_task
 from .tasks import meta_features as task_meta_features
 from .transfer import check_training, greedy_portfolio, normalised_tasks
-from .tuners import SpaceExhausted, Tuner, as_history
+from .tuners import SpaceExhausted, Tuner, as_history, scored
 
 # %% ../nbs/07_maml.ipynb #7f4ebe41
 def init_params(n_in: int,              # inputs: config dimensions + meta-features
@@ -198,11 +198,6 @@ def choose_bandwidth(Y: np.ndarray, Z: np.ndarray,
     return (min(ok, key=lambda h: regret[h]) if ok else math.inf), regret
 
 # %% ../nbs/07_maml.ipynb #4a38c4c8
-def _scored(o) -> bool:
-    "An observation with a usable score: the prior, the cover and the network learn from these only."
-    return o.status == "ok" and o.score is not None and math.isfinite(float(o.score))
-
-
 def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> tuple:
     """(keys of all configs, encoded ok configs, their scores); a clear error for a config outside the space.
     `cache` maps a raw config's key to its (key, encoding), so a growing history is validated once per config."""
@@ -220,7 +215,7 @@ def _history_arrays(space: SearchSpace, history, cache: dict | None = None) -> t
             if raw is not None and len(cache) < 100_000:
                 cache[raw] = hit
         keys.add(hit[0])
-        if _scored(o):
+        if scored(o):
             X.append(hit[1])
             y.append(float(o.score))
     d = space.dim
@@ -544,7 +539,7 @@ def next_source(self: MAMLTuner, history=()) -> str:   # the observations on the
     history = as_history(history, self.space)
     if self.zero_shot != "prior" or getattr(self, "prior_Y_", None) is None:
         return "network"
-    if not any(_scored(o) for o in history):
+    if not any(scored(o) for o in history):
         return "prior"
     return "cover" if len(history) <= self.n_cover else "network"
 

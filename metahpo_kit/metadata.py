@@ -10,6 +10,7 @@ __all__ = ['FORMAT_VERSION', 'CURVES', 'SCORES', 'REQUIRED', 'SHIPPED', 'row_fro
            'TabularObjective', 'random_search_expected_best', 'task_report']
 
 # %% ../nbs/06_metadata.ipynb #514c599f
+import collections
 import contextlib
 import json
 import os
@@ -236,7 +237,8 @@ def filter(self: MetaDataset, tasks=None, exclude_tasks=(), modality=None, statu
     if tasks is not None:
         df = df[df["task"].isin(_ids(tasks))]
     if exclude_tasks is not None and len(exclude_tasks := _ids(exclude_tasks)):
-        unknown = [t for t in exclude_tasks if t not in set(self.tasks)]
+        known = set(self.tasks)
+        unknown = [t for t in exclude_tasks if t not in known]
         if unknown:
             raise ValueError(f"exclude_tasks: {unknown} are not tasks of this meta-dataset; its {len(self.tasks)} tasks are "
                              f"{self.tasks[:20]}{' ...' if len(self.tasks) > 20 else ''}")
@@ -290,9 +292,10 @@ def scores(self: MetaDataset, epochs: int | None = None, tasks=None) -> pd.DataF
     df = self.frame if tasks is None else self.frame[self.frame["task"].isin(list(tasks))]
     if df.empty:
         return pd.DataFrame(columns=["task", *self.config_cols, "score", "score_sd", "test", "cost_s", "n_seeds"])
-    if epochs is not None and "epochs" in df.columns and epochs > df["epochs"].max():
-        raise ValueError(f"epochs={epochs}: the recorded runs trained for at most {df['epochs'].max()} epochs, so no "
-                         f"score after {epochs} is recorded (allowed: 1..{df['epochs'].max()}, or None for the final)")
+    most = df["epochs"].max() if "epochs" in df.columns else None
+    if epochs is not None and most is not None and epochs > most:
+        raise ValueError(f"epochs={epochs}: the recorded runs trained for at most {most} epochs, so no score after "
+                         f"{epochs} is recorded (allowed: 1..{most}, or None for the final)")
     ok = df["status"] == "ok"
     if "val_acc" in df.columns:
         score = [(_at_epoch(c, epochs, f) if o else 0.0) for c, f, o in zip(df["val_acc"], df["val_accuracy"], ok)]
@@ -424,13 +427,12 @@ _LOADED = {}   # the last task this process loaded: consecutive packs of one tas
 
 def _train_pack(task_id: str, seed: int, group: list, space: SearchSpace, epochs: int, data_dir) -> list:
     "Train one pack of configs on a task: the rows to append (run in this process, or in a worker as a Ray task)."
+    name, load_kw, extra = parse_task_id(task_id)
     if task_id not in _LOADED:
-        name, load_kw, _ = parse_task_id(task_id)
         task = load_task(name, data_dir=data_dir, **load_kw)
         _LOADED.clear()
         _LOADED[task_id] = (task, meta_features(task))
     task, mf = _LOADED[task_id]
-    extra = parse_task_id(task_id)[2]
     results = fit_many(task, [{**c, **extra} for c in group], budget=Budget(epochs=epochs), seed=seed)
     return [row_from_result(task_id, task.modality, mf, space, r, epochs) for r in results]
 
@@ -561,9 +563,7 @@ def build_metadataset(tasks: list,                      # task ids (names or var
         for seed in seeds:
             todo = [c for c in cfgs if (task_id, int(seed), config_key(c)) not in done]
             packs += [(task_id, int(seed), group) for group in _pack_groups(todo)]
-    left = {}    # packs still to come per (task, seed): compact when a (task, seed) is complete
-    for task_id, seed, _ in packs:
-        left[task_id, seed] = left.get((task_id, seed), 0) + 1
+    left = collections.Counter((task_id, seed) for task_id, seed, _ in packs)   # packs to come per (task, seed)
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -15,6 +15,16 @@ import ipywidgets as widgets
 import pandas as pd
 
 # %% ../nbs/09_widgets.ipynb #e6694fbf
+def _best_so_far(scores: list) -> list:
+    "The best finite score up to each trial (NaN before the first)."
+    best, out = -math.inf, []
+    for s in scores:
+        if s is not None and math.isfinite(s):
+            best = max(best, s)
+        out.append(best if best > -math.inf else math.nan)
+    return out
+
+
 def anytime_svg(scores: list,          # each trial's score (None for a failed trial)
                 width: int = 320,      # pixels
                 height: int = 120,     # pixels
@@ -30,15 +40,9 @@ def anytime_svg(scores: list,          # each trial's score (None for a failed t
     n = len(scores)
     x = lambda i: pad + (width - 2 * pad) * (i / max(1, n - 1))
     y = lambda s: height - pad - (height - 2 * pad) * (s - lo) / (hi - lo)
-    best, pts, dots = -math.inf, [], []
-    for i, s in enumerate(scores):
-        if s is not None and math.isfinite(s):
-            best = max(best, s)
-            dots.append(f'<circle cx="{x(i):.1f}" cy="{y(s):.1f}" r="2.5" fill="#999"/>')
-        else:
-            dots.append(f'<circle cx="{x(i):.1f}" cy="{height - pad:.1f}" r="2.5" fill="#d62728"/>')
-        if best > -math.inf:
-            pts.append(f"{x(i):.1f},{y(best):.1f}")
+    dots = [f'<circle cx="{x(i):.1f}" cy="{y(s):.1f}" r="2.5" fill="#999"/>' if s is not None and math.isfinite(s)
+            else f'<circle cx="{x(i):.1f}" cy="{height - pad:.1f}" r="2.5" fill="#d62728"/>' for i, s in enumerate(scores)]
+    pts = [f"{x(i):.1f},{y(b):.1f}" for i, b in enumerate(_best_so_far(scores)) if not math.isnan(b)]
     line = f'<polyline points="{" ".join(pts)}" fill="none" stroke="#1f77b4" stroke-width="2"/>' if pts else ""
     return (f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg" class="metahpo-anytime">'
             f'<rect width="{width}" height="{height}" fill="white" stroke="#ddd"/>{"".join(dots)}{line}'
@@ -95,12 +99,7 @@ class Dashboard:
         scores = self.scores
         ok = [(i + 1, s) for i, s in enumerate(scores) if s is not None and math.isfinite(s)]
         failed = [i + 1 for i, s in enumerate(scores) if s is None or not math.isfinite(s)]
-        best, curve = -math.inf, []
-        for i, s in enumerate(scores):
-            if s is not None and math.isfinite(s):
-                best = max(best, s)
-            curve.append(best if best > -math.inf else math.nan)
-        ax.plot(range(1, len(scores) + 1), curve, color="#1f77b4", lw=2, label="best so far")
+        ax.plot(range(1, len(scores) + 1), _best_so_far(scores), color="#1f77b4", lw=2, label="best so far")
         if ok:
             ax.scatter(*zip(*ok), color="#999", s=15, zorder=3, label="trial")
         if failed:
