@@ -398,11 +398,13 @@ def parse_task_id(task_id: str) -> tuple:
             raise ValueError(f"task variant {task_id!r}: {item!r} is not key=value")
         if k in ("max_train", "max_test", "seed", "max_length"):
             load_kw[k] = int(v)
-        elif k in ("arch",):
+        elif k == "arch":
             extra[k] = v
+        elif k in ("width", "embed_dim"):   # the architecture's own sizes (ResNet-18's width, an RNN's embedding)
+            extra[k] = int(v)
         else:
             raise ValueError(f"task variant {task_id!r}: unknown key {k!r}; allowed: max_train, max_test, seed, "
-                             "max_length, arch")
+                             "max_length, arch, width, embed_dim")
     return name, load_kw, extra
 
 
@@ -585,14 +587,16 @@ def build_metadataset(tasks: list,                      # task ids (names or var
     return ds
 
 
-SHIPPED = Path(metahpo_kit.__file__).parent / "data" / "metadataset.parquet"
+SHIPPED = Path(metahpo_kit.__file__).parent / "data" / "metadataset"   # a folder of parts, one or more a build stage
 
 
 def load_shipped() -> MetaDataset:
-    "The meta-dataset that ships inside the package (built by the command in its README)."
-    if not SHIPPED.exists():
+    "The meta-dataset that ships inside the package (built in stages by the command in its README), read-only."
+    if not SHIPPED.is_dir() or not _parts(SHIPPED):
         raise FileNotFoundError(f"the shipped meta-dataset {SHIPPED} is missing from this installation")
-    return MetaDataset.load(SHIPPED)
+    md = MetaDataset.load(SHIPPED)
+    md.path = None   # appending must never write into the installed package
+    return md
 
 # %% ../nbs/06_metadata.ipynb #5a6612aa
 class TabularObjective(Objective):
