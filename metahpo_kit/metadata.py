@@ -402,9 +402,11 @@ def parse_task_id(task_id: str) -> tuple:
             extra[k] = v
         elif k in ("width", "embed_dim"):   # the architecture's own sizes (ResNet-18's width, an RNN's embedding)
             extra[k] = int(v)
+        elif k == "scale":                  # a CNN's or RNN's channels / hidden size = units * scale
+            extra[k] = float(v)
         else:
             raise ValueError(f"task variant {task_id!r}: unknown key {k!r}; allowed: max_train, max_test, seed, "
-                             "max_length, arch, width, embed_dim")
+                             "max_length, arch, width, embed_dim, scale")
     return name, load_kw, extra
 
 

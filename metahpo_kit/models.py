@@ -301,6 +301,18 @@ def _int_or(default: int) -> Callable:
     return lambda v: int(default if v is None else v)
 
 
+def _scale(v) -> float:
+    "`scale` of a CNN or RNN: its channels / hidden size are `units * scale` (default 1; < 1: a CPU-sized model)."
+    s = 1.0 if v is None else v
+    if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s <= 4:
+        raise ValueError(f"scale={v!r} must be a number in (0, 4]")
+    return float(s)
+
+
+def _scaled(a) -> int:
+    return max(1, round(a["units"] * a["scale"]))
+
+
 def _needs_images(task, a):
     if len(task.input_shape) != 3:
         raise ValueError(f"arch={a['arch']!r} needs images (C, H, W); task {task.name!r} has input {task.input_shape}")
@@ -319,7 +331,7 @@ def _mlp(task, a):
 
 
 def _rnn(task, a):
-    return RNNClassifier(task.vocab_size, task.n_classes, a["arch"], a["layers"], a["units"], a["dropout"], a["embed_dim"])
+    return RNNClassifier(task.vocab_size, task.n_classes, a["arch"], a["layers"], _scaled(a), a["dropout"], a["embed_dim"])
 
 
 def _transformer(task, a):
@@ -344,13 +356,13 @@ def _transformer_inputs(task, a, device):
 
 
 ARCHS = {   # name -> Arch; for each modality the first one listed is its default
-    "cnn": Arch(("image",), lambda task, a: SimpleCNN(task.input_shape, task.n_classes, a["layers"], a["units"],
-                                                      a["dropout"]), check=_needs_images),
+    "cnn": Arch(("image",), lambda task, a: SimpleCNN(task.input_shape, task.n_classes, a["layers"], _scaled(a),
+                                                      a["dropout"]), keys={"scale": _scale}, check=_needs_images),
     "resnet18": Arch(("image",), lambda task, a: ResNet18(task.input_shape[0], task.n_classes, a["width"], a["dropout"]),
                      keys={"width": _int_or(64)}, check=_needs_images),
     "mlp": Arch(("tabular", "image"), _mlp, packable=True, eval_batch=4096),
-    "gru": Arch(("text",), _rnn, keys={"embed_dim": _int_or(64)}, check=_needs_vocabulary),
-    "lstm": Arch(("text",), _rnn, keys={"embed_dim": _int_or(64)}, check=_needs_vocabulary),
+    "gru": Arch(("text",), _rnn, keys={"embed_dim": _int_or(64), "scale": _scale}, check=_needs_vocabulary),
+    "lstm": Arch(("text",), _rnn, keys={"embed_dim": _int_or(64), "scale": _scale}, check=_needs_vocabulary),
     "transformer": Arch(("text",), _transformer, inputs=_transformer_inputs, packable=lambda a, d: not _finetunes(a, d),
                         keys={"model": check_model_path, "max_length": _int_or(64), "finetune": lambda v: v}),
 }
