@@ -588,9 +588,9 @@ def seed_for(random_state: int | None,   # a tuner's seed (None: fresh randomnes
 # %% ../nbs/00_space.ipynb #37392d1a
 MIXED_SPACE = SearchSpace((
     Float("lr", 1e-4, 0.3, log=True),
-    Int("batch_size", 32, 128, log=True, values=(32, 128)),
+    Int("batch_size", 32, 128, values=(32, 128)),
     Int("layers", 1, 4),
-    Int("units", 64, 256, log=True, values=(64, 256)),
+    Int("units", 64, 256, values=(64, 256)),
     Categorical("optimizer", ("adam", "sgd", "rmsprop")),
     Float("dropout", 0.0, 0.6),
     Float("momentum", 0.0, 0.99),
