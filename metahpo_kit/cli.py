@@ -6,13 +6,14 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/cli.html.md"""
 
 # %% auto #0
 __all__ = ['MIXED_SHIPPED', 'MIXED_BUILD', 'BENCHMARKS', 'MIXED_MANUAL', 'cmd_tasks', 'cmd_tune', 'cmd_build_metadata',
-           'load_mixed', 'disjoint_configs', 'recorded_configs', 'NearestRecorded', 'benchmark_data',
+           'load_mixed', 'disjoint_configs', 'RecordedConfigs', 'recorded_configs', 'NearestRecorded', 'benchmark_data',
            'benchmark_methods', 'cmd_benchmark', 'build_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #c2fd9104
 import argparse
 import sys
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -119,13 +120,36 @@ def disjoint_configs(md: MetaDataset,        # a meta-dataset whose tasks share 
     return MetaDataset(md.space, md.frame[keep].reset_index(drop=True))
 
 # %% ../nbs/10_cli.ipynb #7864d70c
-def recorded_configs(md: MetaDataset) -> dict:
-    "`{task: [configs]}`: each task's distinct recorded configs, in a fixed order (sorted by `config_key`)."
+class RecordedConfigs(Mapping):
+    """`{task: (configs, ...)}`, read-only: a tuner's clones share it rather than deep-copy it (thousands of configs
+    per clone). Look-ups give copies of the configs, so nothing a caller does changes it."""
+
+    def __init__(self, by_task: dict):
+        self._by_task = {task: tuple(dict(c) for c in configs) for task, configs in by_task.items()}
+
+    def __getitem__(self, task):
+        return [dict(c) for c in self._by_task[task]]
+
+    def __iter__(self):
+        return iter(self._by_task)
+
+    def __len__(self):
+        return len(self._by_task)
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __repr__(self):
+        return f"RecordedConfigs({len(self)} tasks, {sum(len(v) for v in self._by_task.values())} configs)"
+
+
+def recorded_configs(md: MetaDataset) -> RecordedConfigs:
+    "Each task's distinct recorded configs, in a fixed order (sorted by `config_key`)."
     out = {}
     for task in md.tasks:
         configs = {config_key(c): c for c in md.configs(task)}
         out[task] = [md.space.validate(configs[k]) for k in sorted(configs)]
-    return out
+    return RecordedConfigs(out)
 
 
 class NearestRecorded(Tuner):
@@ -133,7 +157,7 @@ class NearestRecorded(Tuner):
     name = "nearest-recorded"
 
     def __init__(self, tuner: Tuner,             # the tuner whose proposals are moved (unfitted)
-                 candidates: dict,               # {task: [configs]}: what each task recorded (`recorded_configs`)
+                 candidates,                     # {task: [configs]}: what each task recorded (`recorded_configs`)
                  epochs: int | None = None,      # passed to the wrapped tuner when its own `epochs` is None
                  random_state: int | None = None):  # passed to the wrapped tuner (and to its fitted copy)
         self.tuner = tuner
@@ -177,8 +201,8 @@ class NearestRecorded(Tuner):
                              f"{known[:10]}{' ...' if len(known) > 10 else ''}")
         if task not in self.encoded_:
             configs = self.candidates[task]
-            self.encoded_[task] = ([config_key(c) for c in configs], self.space.encode_many(configs))
-        keys, X = self.encoded_[task]
+            self.encoded_[task] = (configs, [config_key(c) for c in configs], self.space.encode_many(configs))
+        configs, keys, X = self.encoded_[task]
         own = [Observation(self.proposed_.get(config_key(o.config), o.config), o.score, o.status, o.epochs)
                for o in history]
         proposal = self.tuner_.ask(own, task=task)
@@ -187,7 +211,7 @@ class NearestRecorded(Tuner):
         for j in np.argsort(dist, kind="stable"):
             if keys[j] not in tried:
                 self.proposed_[keys[j]] = proposal
-                return self.candidates[task][j]
+                return dict(configs[j])
         raise SpaceExhausted(f"all {len(keys)} recorded configs of task {task!r} have been tried")
 
     def __repr__(self):

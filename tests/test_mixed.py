@@ -12,7 +12,7 @@ from metahpo_kit.metadata import MetaDataset, build_metadataset, distinct_sample
 from metahpo_kit.space import MIXED_SPACE, config_key
 from metahpo_kit.tasks import load_task
 from metahpo_kit.train import Budget, fit_many, optimizer_kwargs
-from metahpo_kit.tuners import Observation, RandomTuner
+from metahpo_kit.tuners import Observation, RandomTuner, clone
 
 TASKS = ["wine", "breast_cancer", "digits@max_train=300"]   # embedded: no data mirror needed
 N_CONFIGS = 8
@@ -116,6 +116,10 @@ def test_nearest_recorded_proposes_untried_recorded_configs_and_follows_its_seed
     again.proposed_.clear()
     again.random_state = 7                                            # a reseeded copy reseeds the fitted tuner
     assert again.tuner_.random_state == 7
+    got = again.ask([], task="wine")
+    got["lr"] = -1.0                                                  # a caller's change does not reach the table
+    assert all(c["lr"] > 0 for c in cands["wine"]) and all(c["lr"] > 0 for c in recorded_configs(md)["wine"])
+    assert clone(again).candidates is cands                           # read-only, so clones share it
     with pytest.raises(ValueError, match="task='nope' has no recorded configs"):
         tuner.ask([], task="nope")
     with pytest.raises(ValueError, match="not fitted"):
