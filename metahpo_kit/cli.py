@@ -94,8 +94,9 @@ def load_mixed(path=None,   # a mixed meta-dataset folder or file; None: the shi
     path = Path(path) if path is not None else MIXED_SHIPPED
     if not path.exists() or (path.is_dir() and not any(path.glob("*.parquet"))):
         raise FileNotFoundError(f"the mixed-space meta-dataset is not at {path}: it ships once its build has run; "
-                                f"build it from a checkout of the kit with `{MIXED_BUILD}` (0.24 to 0.53 CPU hours measured: bench/results/mixed_cost.md), "
-                                "or pass --metadata with a folder built by `metahpo build-metadata`")
+                                f"build it from a checkout of the kit with `{MIXED_BUILD}` (0.24 to 0.53 CPU hours, "
+                                "measured in bench/results/mixed_cost.md), or pass --metadata with a folder built by "
+                                "`metahpo build-metadata`")
     md = MetaDataset.load(path)
     md.path = None   # appending must never write into the installed package
     return md
