@@ -6,9 +6,10 @@ torch thread.
     python bench/build_plan.py run [--stage NAME] [--hours H] [--commit] [--ray [ADDRESS]]
     python bench/build_plan.py measure --stage mixed --tasks wine ... [--epochs 1 3]   # CPU cost of a stage's configs
 
-Every stage but `mixed` evaluates configs of the seed grid (`SEED_SPACE`) and ships into `metahpo_kit/data/metadataset/`;
-`mixed` evaluates 256 configs sampled once from `MIXED_SPACE` (config seed 0: the same configs on every task, as
-published tabular benchmarks are) and ships into its own folder, `metahpo_kit/data/mixed/`.
+Every stage but `mixed` evaluates configs of the seed grid (`SEED_SPACE`) and ships into
+`metahpo_kit/data/metadataset/`; `mixed` evaluates 256 configs sampled once from `MIXED_SPACE` (config seed 0: the
+same configs on every task, as published tabular benchmarks are) and ships into its own folder,
+`metahpo_kit/data/mixed/`.
 
 `run` trains into `build/metadata/<stage>` (folders of Parquet parts, resumable; on a fresh checkout it starts from what
 ships, so no finished evaluation is repeated) and ships every task whose evaluations are all done as a new part of
@@ -87,7 +88,7 @@ STAGES = [
         "trec@arch=lstm,max_train=2000"),
         128, "the seed plan's models: CNN, ResNet-18, GRU, LSTM (128 configs of the grid, where a grid is too dear)"),
     Stage("mixed", (
-        # one task per independent dataset of seed30, its cheapest variant (cost measured in bench/results/mixed_cost.md)
+        # one task per independent dataset of seed30, its cheapest variant (cost: bench/results/mixed_cost.md)
         "wine", "breast_cancer", "titanic", "diabetes", "banknote", "vote", "sonar", "ionosphere", "glass", "credit_g",
         "breast_cancer_ljubljana", "soybean", "digits@max_train=500", "hypothyroid@max_train=800",
         "mammography@max_train=1000", "adult@max_train=1000", "mnist_5k@arch=mlp,max_train=500",
@@ -219,7 +220,7 @@ def measure(stage: Stage, tasks: list, epochs: tuple = (1, 3), n_configs: int | 
 def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) -> tuple:
     """(per-task table, markdown): each measured task's cost at the stage's settings (load + per-config line at
     EPOCHS x len(SEEDS) x the stage's configs), and the stage's total, the unmeasured tasks scaled from the seed30
-    grid build's recorded cost of the same task id by the measured tasks' ratio (smallest and largest ratio: a range)."""
+    grid build's recorded cost of the same task id by the measured tasks' ratio (the smallest and largest: a range)."""
     lo, hi = epochs
     m = measured.copy()
     m["per_epoch_cpu_s"] = (m[f"cpu_s_e{hi}"] - m[f"cpu_s_e{lo}"]) / (hi - lo) / m["configs"]
@@ -241,7 +242,8 @@ def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) ->
         f"{len(SEEDS)} seeds x {EPOCHS} epochs = {len(stage.tasks) * stage.n_configs * len(SEEDS)} evaluations.",
         "",
         "| task | train rows | load CPU s | CPU s a config, epoch | fixed CPU s a config | CPU s a config at "
-        f"{EPOCHS} epochs | seed30 grid wall s an eval | ratio | stage CPU s for this task | failed (of {int(m['configs'].iloc[0])}, {hi} epochs) |",
+        f"{EPOCHS} epochs | seed30 grid wall s an eval | ratio | stage CPU s for this task | "
+        f"failed (of {int(m['configs'].iloc[0])}, {hi} epochs) |",
         "|---|---|---|---|---|---|---|---|---|---|"]
     for r in m.to_dict("records"):
         lines.append(f"| {r['task']} | {r['train_rows']} | {r['load_cpu_s']:.1f} | {r['per_epoch_cpu_s']:.4f} | "

@@ -110,7 +110,8 @@ def disjoint_configs(md: MetaDataset,        # a meta-dataset whose tasks share 
     configs (all seeds and epochs of a kept config), drawn per task. A new, in-memory meta-dataset."""
     if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
         raise ValueError(f"fraction={fraction!r} must be a number in (0, 1]")
-    keys = [config_key({n: r[f"config.{n}"] for n in md.space.names}) for r in md.frame[md.config_cols].to_dict("records")]
+    records = md.frame[md.config_cols].to_dict("records")
+    keys = [config_key({n: r[f"config.{n}"] for n in md.space.names}) for r in records]
     keep = np.zeros(len(md.frame), dtype=bool)
     for task, rows in md.frame.groupby("task", sort=False).indices.items():
         distinct = sorted({keys[i] for i in rows})
