@@ -1,9 +1,15 @@
-"""The staged build of the shipped meta-dataset: run it in the background for hours, stop it any time, resume it on
+"""The staged build of the shipped meta-datasets: run it in the background for hours, stop it any time, resume it on
 another machine. Each evaluation: one config trained for 10 epochs (the curve keeps every epoch), seeds 0 and 1, one
 torch thread.
 
     python bench/build_plan.py status                       # what each stage holds, shipped and built
     python bench/build_plan.py run [--stage NAME] [--hours H] [--commit] [--ray [ADDRESS]]
+    python bench/build_plan.py measure --stage mixed --tasks wine ... [--epochs 1 3]   # CPU cost of a stage's configs
+
+Every stage but `mixed` evaluates configs of the seed grid (`SEED_SPACE`) and ships into
+`metahpo_kit/data/metadataset/`; `mixed` evaluates 256 configs sampled once from `MIXED_SPACE` (config seed 0: the
+same configs on every task, as published tabular benchmarks are) and ships into its own folder,
+`metahpo_kit/data/mixed/`.
 
 `run` trains into `build/metadata/<stage>` (folders of Parquet parts, resumable; on a fresh checkout it starts from what
 ships, so no finished evaluation is repeated) and ships every task whose evaluations are all done as a new part of
@@ -27,23 +33,26 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from metahpo_kit.metadata import SHIPPED, MetaDataset, build_metadataset, _parts  # noqa: E402
-from metahpo_kit.space import SEED_SPACE  # noqa: E402
+from metahpo_kit.space import MIXED_SPACE, SEED_SPACE, SearchSpace  # noqa: E402
 from metahpo_kit.tasks import RDATASETS_TASKS  # noqa: E402
 
 BUILD = ROOT / "build" / "metadata"
 EPOCHS, SEEDS = 10, (0, 1)
+MIXED_SHIPPED = SHIPPED.parent / "mixed"   # the mixed-space meta-dataset ships beside the grid one
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
     tasks: tuple      # task ids
-    configs: object   # "grid" or a number of configs sampled from the grid (config seed 0)
+    configs: object   # "grid" or a number of configs sampled from the space (config seed 0)
     why: str
+    space: SearchSpace = SEED_SPACE   # the space the configs come from
+    shipped: Path = SHIPPED           # the shipped folder its finished tasks go to
 
     @property
     def n_configs(self) -> int:
-        return len(SEED_SPACE.grid()) if self.configs == "grid" else int(self.configs)
+        return len(self.space.grid()) if self.configs == "grid" else int(self.configs)
 
 
 def _r_task(name: str, rows: int) -> str:
@@ -84,31 +93,45 @@ STAGES = [
         "sentiment_sentences@arch=lstm,scale=0.25,max_train=500,max_length=32",
         "trec@arch=lstm,scale=0.25,max_train=500,max_length=32"),
         128, "the seed plan's models: CNN, ResNet-18, GRU, LSTM (128 configs of the grid: a grid is too dear)"),
+    Stage("mixed", (
+        # one task per independent dataset of seed30, its cheapest variant (cost: bench/results/mixed_cost.md)
+        "wine", "breast_cancer", "titanic", "diabetes", "banknote", "vote", "sonar", "ionosphere", "glass", "credit_g",
+        "breast_cancer_ljubljana", "soybean", "digits@max_train=500", "hypothyroid@max_train=800",
+        "mammography@max_train=1000", "adult@max_train=1000", "mnist_5k@arch=mlp,max_train=500",
+        "cifar10@arch=mlp,max_train=1000,max_test=1000", "sentiment_sentences@arch=transformer",
+        "ag_news@arch=transformer,max_train=800", "imdb@arch=transformer,max_train=2000,max_test=1000"),
+        256, "a mixed/continuous space: 256 configs of MIXED_SPACE (the same on every task), 21 datasets",
+        space=MIXED_SPACE, shipped=MIXED_SHIPPED),
 ]
 BY_NAME = {s.name: s for s in STAGES}
 
 
-def _shipped() -> pd.DataFrame:
-    if not SHIPPED.exists() or not _parts(SHIPPED):
+def _shipped(stage: Stage) -> pd.DataFrame:
+    "The rows shipped in `stage`'s folder (every stage of one folder shares them)."
+    if not stage.shipped.exists() or not _parts(stage.shipped):
         return pd.DataFrame(columns=["task"])
-    return MetaDataset.load(SHIPPED, SEED_SPACE).frame
+    return MetaDataset.load(stage.shipped, stage.space).frame
 
 
 def _built(stage: Stage) -> pd.DataFrame:
     folder = BUILD / stage.name
-    return MetaDataset.load(folder, SEED_SPACE).frame if folder.exists() and any(folder.glob("*.parquet")) \
+    return MetaDataset.load(folder, stage.space).frame if folder.exists() and any(folder.glob("*.parquet")) \
         else pd.DataFrame(columns=["task"])
 
 
 def status() -> pd.DataFrame:
     """Per stage: tasks planned, shipped, complete in the build folder, evaluations built, and the hours they took to
     train (the sum of `cost_s`: wall seconds of one-thread training; on a busy machine more than the CPU time)."""
-    n_shipped = _shipped().groupby("task").size()
+    per_folder = {}
     rows = []
     for s in STAGES:
-        built = _built(s)
-        n_built = built.groupby("task").size()
-        hours = float(built["cost_s"].sum()) / 3600 if len(built) else 0.0
+        if s.shipped not in per_folder:
+            per_folder[s.shipped] = _shipped(s)
+        shipped, built = per_folder[s.shipped], _built(s)
+        n_shipped, n_built = shipped.groupby("task").size(), built.groupby("task").size()
+        done = pd.concat([shipped[shipped.task.isin(s.tasks)], built], ignore_index=True)
+        keys = ["task", "seed", *[c for c in done.columns if c.startswith("config.")]]
+        hours = float(done.drop_duplicates(keys)["cost_s"].sum()) / 3600 if len(done) else 0.0
         want = s.n_configs * len(SEEDS)
         rows.append({"stage": s.name, "tasks": len(s.tasks), "configs": s.configs,
                      "shipped": sum(n_shipped.get(t, 0) >= want for t in s.tasks),
@@ -124,15 +147,15 @@ def _git(*args) -> subprocess.CompletedProcess:
 
 def ship(stage: Stage, commit: bool) -> list:
     "Write the finished, not yet shipped tasks of `stage` as a new part of the shipped folder; commit it if asked."
-    shipped, built = set(_shipped()["task"]), _built(stage)
+    shipped, built = set(_shipped(stage)["task"]), _built(stage)
     want = stage.n_configs * len(SEEDS)
     counts = built.groupby("task").size()
     new = [t for t in stage.tasks if t not in shipped and counts.get(t, 0) >= want]
     if not new:
         return []
     rows = built[built.task.isin(new)]
-    part = SHIPPED / f"{stage.name}-{time.strftime('%Y%m%dT%H%M%S')}.parquet"
-    MetaDataset(SEED_SPACE, rows.reset_index(drop=True)).save(part)
+    part = stage.shipped / f"{stage.name}-{time.strftime('%Y%m%dT%H%M%S')}.parquet"
+    MetaDataset(stage.space, rows.reset_index(drop=True)).save(part)
     print(f"shipped {len(new)} task(s) of stage {stage.name} in {part.name}: {', '.join(new)}", flush=True)
     if commit:
         for _ in range(10):   # another git command may hold the index for a moment
@@ -153,11 +176,11 @@ def run(stages: list, hours: float, commit: bool, ray) -> None:
     for stage in stages:
         folder = BUILD / stage.name   # one folder a stage, so that two runs on two stages never touch each other's
         if not folder.exists():        # a fresh checkout: start from what ships
-            shipped = _shipped()
+            shipped = _shipped(stage)
             folder.mkdir(parents=True)
             mine = shipped[shipped.task.isin(stage.tasks)].reset_index(drop=True)
             if len(mine):
-                MetaDataset(SEED_SPACE, mine).save(folder / "part-00000000000000000000-shipped.parquet")
+                MetaDataset(stage.space, mine).save(folder / "part-00000000000000000000-shipped.parquet")
         for task in stage.tasks:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -165,17 +188,93 @@ def run(stages: list, hours: float, commit: bool, ray) -> None:
                 return
             print(f"=== {stage.name}: {task} {time.strftime('%H:%M:%S')}", flush=True)
             try:
-                build_metadataset([task], configs=stage.configs, epochs=EPOCHS, seeds=SEEDS, out=str(folder),
-                                  progress=False, max_seconds=left, ray=ray)
+                build_metadataset([task], space=stage.space, configs=stage.configs, epochs=EPOCHS, seeds=SEEDS,
+                                  out=str(folder), progress=False, max_seconds=left, ray=ray)
             except Exception as e:   # one task's failure (a missing optional package, bad data) stops only that task
                 print(f"!!! {task}: {type(e).__name__}: {e}", flush=True)
             ship(stage, commit)
+
+
+def measure(stage: Stage, tasks: list, epochs: tuple = (1, 3), n_configs: int | None = None) -> pd.DataFrame:
+    """CPU seconds (`time.process_time`, this process, one torch thread) to load each task and to train the stage's
+    configs (the first `n_configs` of them, default all, so packs are as large as in the build) on it for one seed at
+    each budget of `epochs`, in a temporary folder. Two budgets give a line per task, cost = a + b * epochs, that
+    `extrapolate` scales to the stage's 10 epochs and 2 seeds."""
+    import tempfile
+    from metahpo_kit import metadata
+    from metahpo_kit.metadata import parse_task_id
+    from metahpo_kit.tasks import load_task, meta_features
+    n = n_configs or stage.n_configs
+    rows = []
+    for task_id in tasks:
+        name, load_kw, _ = parse_task_id(task_id)
+        c0, w0 = time.process_time(), time.perf_counter()
+        task = load_task(name, **load_kw)
+        metadata._LOADED.clear()
+        metadata._LOADED[task_id] = (task, meta_features(task))   # the build's own cache: its packs skip the load
+        row = {"task": task_id, "configs": n, "load_cpu_s": time.process_time() - c0,
+               "load_wall_s": time.perf_counter() - w0, "train_rows": len(task.y["train"])}
+        for e in epochs:
+            with tempfile.TemporaryDirectory() as tmp:
+                c0, w0 = time.process_time(), time.perf_counter()
+                md = build_metadataset([task_id], space=stage.space, configs=n, epochs=e, seeds=(0,), out=tmp,
+                                       progress=False)
+                row[f"cpu_s_e{e}"] = time.process_time() - c0
+                row[f"wall_s_e{e}"] = time.perf_counter() - w0
+                row[f"failed_e{e}"] = int((md.frame["status"] != "ok").sum())
+        print(row, flush=True)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) -> tuple:
+    """(per-task table, markdown): each measured task's cost at the stage's settings (load + per-config line at
+    EPOCHS x len(SEEDS) x the stage's configs), and the stage's total, the unmeasured tasks scaled from the seed30
+    grid build's recorded cost of the same task id by the measured tasks' ratio (the smallest and largest: a range)."""
+    lo, hi = epochs
+    m = measured.copy()
+    m["per_epoch_cpu_s"] = (m[f"cpu_s_e{hi}"] - m[f"cpu_s_e{lo}"]) / (hi - lo) / m["configs"]
+    m["fixed_cpu_s"] = m[f"cpu_s_e{lo}"] / m["configs"] - lo * m["per_epoch_cpu_s"]
+    m["eval_cpu_s"] = m["fixed_cpu_s"] + EPOCHS * m["per_epoch_cpu_s"]   # one config, EPOCHS epochs
+    m["stage_cpu_s"] = m["load_cpu_s"] * len(SEEDS) + m["eval_cpu_s"] * stage.n_configs * len(SEEDS)
+    grid = _shipped(BY_NAME["seed30"])
+    grid_eval = grid.groupby("task")["cost_s"].mean()           # wall seconds per evaluation, seed grid, 10 epochs
+    m["grid_eval_wall_s"] = m["task"].map(grid_eval)
+    m["ratio"] = m["eval_cpu_s"] / m["grid_eval_wall_s"]
+    rest = [t for t in stage.tasks if t not in set(m["task"])]
+    missing = [t for t in rest if t not in grid_eval.index]
+    base = sum(grid_eval[t] for t in rest if t in grid_eval.index) * stage.n_configs * len(SEEDS)
+    load = m["load_cpu_s"].mean() * len(SEEDS) * len(rest)
+    low = m["stage_cpu_s"].sum() + base * m["ratio"].min() + load
+    high = m["stage_cpu_s"].sum() + base * m["ratio"].max() + load
+    lines = [
+        f"Measured tasks: {len(m)}; the stage has {len(stage.tasks)} tasks x {stage.n_configs} configs x "
+        f"{len(SEEDS)} seeds x {EPOCHS} epochs = {len(stage.tasks) * stage.n_configs * len(SEEDS)} evaluations.",
+        "",
+        "| task | train rows | load CPU s | CPU s a config, epoch | fixed CPU s a config | CPU s a config at "
+        f"{EPOCHS} epochs | seed30 grid wall s an eval | ratio | stage CPU s for this task | "
+        f"failed (of {int(m['configs'].iloc[0])}, {hi} epochs) |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in m.to_dict("records"):
+        lines.append(f"| {r['task']} | {r['train_rows']} | {r['load_cpu_s']:.1f} | {r['per_epoch_cpu_s']:.4f} | "
+                     f"{r['fixed_cpu_s']:.4f} | {r['eval_cpu_s']:.3f} | {r['grid_eval_wall_s']:.3f} | "
+                     f"{r['ratio']:.2f} | {r['stage_cpu_s']:.0f} | {r[f'failed_e{hi}']} |")
+    lines += ["", f"The other {len(rest)} tasks, scaled from their seed30 grid cost by the smallest and largest ratio "
+              f"above{' (no seed30 cost for ' + ', '.join(missing) + ')' if missing else ''}, with the measured tasks' "
+              f"mean load: the whole stage costs **{low / 3600:.2f} to {high / 3600:.2f} CPU hours**."]
+    return m, "\n".join(lines)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("status")
+    ms = sub.add_parser("measure", help="CPU cost of a stage's configs on a few tasks, extrapolated to the stage")
+    ms.add_argument("--stage", default="mixed", choices=list(BY_NAME))
+    ms.add_argument("--tasks", nargs="+", required=True, help="task ids of the stage to measure")
+    ms.add_argument("--epochs", type=int, nargs=2, default=[1, 3], help="two budgets: the cost's line in epochs")
+    ms.add_argument("--configs", type=int, default=None, help="the first N configs of the stage (default all)")
+    ms.add_argument("--out", default=None, help="also write the table (CSV) and the markdown here (file stem)")
     r = sub.add_parser("run")
     r.add_argument("--stage", action="append", choices=list(BY_NAME), help="only these stages (default: all, in order)")
     r.add_argument("--hours", type=float, default=12.0, help="stop cleanly after this long")
@@ -185,6 +284,18 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.cmd == "status":
         print(status().to_string(index=False))
+        return
+    if args.cmd == "measure":
+        stage = BY_NAME[args.stage]
+        unknown = [t for t in args.tasks if t not in stage.tasks]
+        if unknown:
+            ap.error(f"--tasks {unknown} are not tasks of stage {stage.name}; it has {list(stage.tasks)}")
+        table, text = extrapolate(stage, measure(stage, args.tasks, tuple(args.epochs), args.configs),
+                                  tuple(args.epochs))
+        print(text)
+        if args.out:
+            table.to_csv(f"{args.out}.csv", index=False)
+            Path(f"{args.out}.md").write_text(text + "\n")
         return
     run([BY_NAME[n] for n in args.stage] if args.stage else STAGES, args.hours, args.commit, args.ray)
 

@@ -187,3 +187,17 @@ def test_optuna_trial_accepts_the_space():
     dists = SEED_SPACE.to_optuna()
     trial = study.ask(dists)
     SEED_SPACE.validate(trial.params)
+
+
+def test_mixed_space_round_trips_through_json_optuna_and_the_unit_box():
+    from metahpo_kit.space import MIXED_SPACE
+    assert SearchSpace.from_dict(json.dumps(MIXED_SPACE.to_dict())) == MIXED_SPACE   # as a meta-dataset stores it
+    assert SearchSpace.from_optuna(MIXED_SPACE.to_optuna()) == MIXED_SPACE
+    assert not MIXED_SPACE.is_finite and MIXED_SPACE.size == math.inf
+    for c in MIXED_SPACE.sample(50, seed=1):
+        back = MIXED_SPACE.decode(MIXED_SPACE.encode(c))
+        assert {k: v for k, v in back.items() if isinstance(v, (str, int))} == \
+            {k: v for k, v in c.items() if isinstance(v, (str, int))}
+        assert np.allclose(MIXED_SPACE.encode(back), MIXED_SPACE.encode(c), atol=1e-12)
+    with pytest.raises(ValueError, match=r"batch_size=64 is not in Int\(32, 128, values=\[32, 128\]\)"):
+        MIXED_SPACE.validate({**MIXED_SPACE.sample(1)[0], "batch_size": 64})

@@ -1,0 +1,161 @@
+"The mixed-space benchmark: shared sampled configs, packs of mixed hyperparameters, the build, both protocols end to end."
+import contextlib
+import io
+
+import pandas as pd
+import pytest
+import torch
+
+from metahpo_kit import cli
+from metahpo_kit.cli import NearestRecorded, disjoint_configs, load_mixed, main, recorded_configs
+from metahpo_kit.metadata import MetaDataset, build_metadataset, distinct_sample
+from metahpo_kit.space import MIXED_SPACE, config_key
+from metahpo_kit.tasks import load_task
+from metahpo_kit.train import Budget, fit_many, optimizer_kwargs
+from metahpo_kit.tuners import Observation, RandomTuner, clone
+
+TASKS = ["wine", "breast_cancer", "digits@max_train=300"]   # embedded: no data mirror needed
+N_CONFIGS = 8
+
+
+# ---------------------------------------------------------------- the space and its shared configs
+
+def test_every_task_gets_the_same_sampled_configs():
+    a, b = distinct_sample(MIXED_SPACE, 256, seed=0), distinct_sample(MIXED_SPACE, 256, seed=0)
+    assert a == b
+    assert len({config_key(c) for c in a}) == 256
+    assert all(MIXED_SPACE.validate(c) == c for c in a)
+    assert distinct_sample(MIXED_SPACE, 16, seed=0) == a[:16]        # a smaller build trains the first configs
+    assert distinct_sample(MIXED_SPACE, 16, seed=1) != a[:16]
+    lr = [c["lr"] for c in a]
+    assert len(set(lr)) == 256 and min(lr) >= 1e-4 and max(lr) <= 0.3  # continuous, not a grid
+    shapes = {(c["layers"], c["units"], c["batch_size"]) for c in a}
+    assert len(shapes) == 16                                         # packs still form: 16 shapes for 256 configs
+
+
+def test_momentum_reaches_sgd_and_rmsprop_only():
+    c = {"momentum": 0.9, "weight_decay": 1e-3, "dropout": 0.1}
+    assert optimizer_kwargs(c, torch.optim.SGD) == {"momentum": 0.9, "weight_decay": 1e-3}
+    assert optimizer_kwargs(c, torch.optim.RMSprop) == {"momentum": 0.9, "weight_decay": 1e-3}
+    assert optimizer_kwargs(c, torch.optim.Adam) == {"weight_decay": 1e-3}
+
+
+def test_one_pack_holds_different_lr_optimizer_weight_decay_and_momentum():
+    "Configs of one shape and batch size but every other hyperparameter different train as one pack, as they would alone."
+    digits = load_task("digits")
+    shape = {"batch_size": 32, "layers": 2, "units": 64, "dropout": 0.0}
+    cfgs = [{**c, **shape} for c in MIXED_SPACE.sample(12, seed=3)]
+    assert len({c["optimizer"] for c in cfgs}) == 3
+    packed = fit_many(digits, cfgs, Budget(steps=1), seed=2)
+    solo = fit_many(digits, cfgs, Budget(steps=1), seed=2, batched=False)
+    assert all(r.profile["pack_size"] == len(cfgs) for r in packed)
+    assert [r.config for r in packed] == cfgs
+    # the tolerance of tests/test_train.py (one step of packed and solo arithmetic, float32 rounding apart: 2e-5),
+    # relative as well: a learning rate near 0.3 takes a validation loss to thousands in one step (0.0007 apart at
+    # 4880 measured, 1.5e-7 relative)
+    for p, s in zip(packed, solo):
+        assert p.status == s.status == "ok"
+        assert p.train_loss == pytest.approx(s.train_loss, rel=1e-5, abs=2e-5)
+        assert p.val_loss == pytest.approx(s.val_loss, rel=1e-5, abs=2e-5)
+
+
+# ---------------------------------------------------------------- a mini mixed meta-dataset, built for real
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    "8 configs of MIXED_SPACE x 1 seed x 2 epochs on three embedded datasets, in a temporary folder."
+    out = tmp_path_factory.mktemp("mixed") / "md"
+    build_metadataset(TASKS, space=MIXED_SPACE, configs=N_CONFIGS, epochs=2, seeds=(0,), out=str(out), progress=False)
+    return out
+
+
+def test_the_mixed_metadataset_stores_and_loads_its_space(mini):
+    md = MetaDataset.load(mini)
+    assert md.space == MIXED_SPACE
+    assert load_mixed(mini).space == MIXED_SPACE and load_mixed(mini).path is None
+    assert md.tasks == TASKS
+    want = {config_key(c) for c in distinct_sample(MIXED_SPACE, N_CONFIGS, seed=0)}
+    for t in TASKS:   # the same configs on every task, read back exactly (floats included)
+        assert {config_key(c) for c in md.configs(t)} == want
+
+
+def test_the_disjoint_protocol_gives_each_task_its_own_seeded_half(mini):
+    md = MetaDataset.load(mini)
+    half = disjoint_configs(md, seed=0)
+    kept = {t: frozenset(config_key(c) for c in half.configs(t)) for t in TASKS}
+    assert all(len(k) == N_CONFIGS // 2 for k in kept.values())
+    assert len(set(kept.values())) == len(TASKS)                      # a different half per task
+    again = disjoint_configs(md, seed=0)
+    assert {t: frozenset(config_key(c) for c in again.configs(t)) for t in TASKS} == kept
+    other = disjoint_configs(md, seed=1)
+    assert {t: frozenset(config_key(c) for c in other.configs(t)) for t in TASKS} != kept
+    # drawn per task: a task's half does not depend on which other tasks are there
+    alone = disjoint_configs(md.filter(tasks=[TASKS[1]], status=None), seed=0)
+    assert frozenset(config_key(c) for c in alone.configs(TASKS[1])) == kept[TASKS[1]]
+    with pytest.raises(ValueError, match=r"fraction=1.5 must be a number in \(0, 1\]"):
+        disjoint_configs(md, fraction=1.5)
+
+
+def test_nearest_recorded_proposes_untried_recorded_configs_and_follows_its_seed(mini):
+    md = MetaDataset.load(mini)
+    cands = recorded_configs(md)
+    recorded = {config_key(c) for c in cands["wine"]}
+
+    def run(tuner, n=N_CONFIGS):
+        history = []
+        for _ in range(n):
+            c = tuner.ask(history, task="wine")
+            history.append(Observation(c, 0.5))
+        return [config_key(o.config) for o in history]
+
+    tuner = NearestRecorded(RandomTuner(MIXED_SPACE), cands, random_state=0).fit(md, exclude_tasks=["wine"])
+    first = run(tuner)
+    assert sorted(first) == sorted(recorded)                          # every recorded config once, then exhausted
+    again = NearestRecorded(RandomTuner(MIXED_SPACE), cands, random_state=0).fit(md, exclude_tasks=["wine"])
+    assert run(again, 3) == first[:3]
+    again.proposed_.clear()
+    again.random_state = 7                                            # a reseeded copy reseeds the fitted tuner
+    assert again.tuner_.random_state == 7
+    got = again.ask([], task="wine")
+    got["lr"] = -1.0                                                  # a caller's change does not reach the table
+    assert all(c["lr"] > 0 for c in cands["wine"]) and all(c["lr"] > 0 for c in recorded_configs(md)["wine"])
+    assert clone(again).candidates is cands                           # read-only, so clones share it
+    with pytest.raises(ValueError, match="task='nope' has no recorded configs"):
+        tuner.ask([], task="nope")
+    with pytest.raises(ValueError, match="not fitted"):
+        NearestRecorded(RandomTuner(MIXED_SPACE), cands).ask([], task="wine")
+
+
+def _benchmark(args):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["benchmark", *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("protocol", ["mixed", "mixed-disjoint"])
+def test_benchmark_runs_end_to_end_on_a_mixed_metadataset(mini, tmp_path, protocol):
+    methods = ["portfolio", "similarity", "random", "maml"]
+    code, out, err = _benchmark(["--benchmark", protocol, "--metadata", str(mini), "--tasks", *TASKS,
+                                 "--methods", *methods, "--trials", "3", "--seeds", "1", "--epochs", "2",
+                                 "--maml-steps", "5", "--out", str(tmp_path / "res")])
+    assert code == 0, err[-3000:]
+    assert f"benchmark {protocol}: 3 held-out tasks" in out and "nearest untried config" in out
+    rows = pd.read_csv(tmp_path / "res" / "benchmark_rows.csv")
+    assert set(rows["method"]) == set(methods) and set(rows["task"]) == set(TASKS)
+    assert len(rows) == len(methods) * len(TASKS) * 3
+    md = MetaDataset.load(mini)
+    md = disjoint_configs(md) if protocol == "mixed-disjoint" else md
+    for (method, task), g in rows.groupby(["method", "task"]):
+        recorded = {config_key(c) for c in md.configs(task)}
+        assert set(g["config"]) <= recorded, (method, task)           # every trial a config the task recorded
+        assert g["config"].nunique() == len(g)                        # and none twice
+    assert rows["regret"].between(0, 1).all()
+
+
+def test_a_missing_mixed_metadataset_names_the_command_that_builds_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "MIXED_SHIPPED", tmp_path / "mixed")
+    with pytest.raises(FileNotFoundError, match="python bench/build_plan.py run --stage mixed"):
+        load_mixed()
+    code, _, err = _benchmark(["--benchmark", "mixed-disjoint", "--out", str(tmp_path / "res")])
+    assert code == 2 and "bench/build_plan.py run --stage mixed" in err
