@@ -89,6 +89,14 @@ def as_history(history, space: SearchSpace) -> list:
     return [_observation(item, space, i) for i, item in enumerate(history)]
 
 # %% ../nbs/05_tuners.ipynb #2ea120ad
+@functools.cache
+def _constructor_names(cls) -> tuple:
+    "The names of `cls.__init__`'s arguments, read from its signature once per class (`ask` checks them often)."
+    sig = inspect.signature(cls.__init__)
+    return tuple(n for n, p in sig.parameters.items()
+                 if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+
 class Tuner(abc.ABC):
     """The protocol every tuner of the kit speaks. When each method is called:
 
@@ -159,9 +167,7 @@ class Tuner(abc.ABC):
     @classmethod
     def _param_names(cls) -> list:
         "The constructor's argument names, from its signature."
-        sig = inspect.signature(cls.__init__)
-        return [n for n, p in sig.parameters.items()
-                if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        return list(_constructor_names(cls))
 
     def get_params(self) -> dict:
         "The constructor's arguments, as given (scikit-learn's `get_params`)."
