@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ablations import (EqualWeightsPrior, FixedInnerLR, KernelOnlyPrior, MultiTaskFinetune,  # bench/ablations.py,
+                       SecondOrder, ZeroShotOnly, variant)                                       # beside this script
 from metahpo_kit.benchmark import paired
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.metadata import MetaDataset, random_search_expected_best, SHIPPED
@@ -25,26 +27,34 @@ from metahpo_kit.tuners import Observation, TPETuner, clone
 
 KS = (1, 3, 5, 10, 20)
 
-# the MAML tuner's variants: name -> MAMLTuner arguments
+# the MAML tuner's variants: name -> (class: the shipped tuner or an ablation of bench/ablations.py, its arguments)
 MAML_VARIANTS = {
-    "maml": dict(),
-    "maml_zero_shot": dict(adapt_in_suggest=False),
-    "maml_fixed_lr": dict(learn_inner_lr=False),
-    "multitask_finetune": dict(p_zero=1.0, learn_inner_lr=False),
-    "maml_second_order": dict(first_order=False),
-    "maml_network_zero_shot": dict(zero_shot="network"),          # first pick from the network, not the prior
-    "maml_mf_inputs": dict(use_meta_features=True),               # the network sees the meta-features too
-    "maml_equal_weights": dict(bandwidth=float("inf")),           # the prior without meta-features: the mean config
-    "maml_kernel_only": dict(prior_mix=1.0),                      # the prior from the kernel's weights alone
-    "maml_no_cover": dict(n_cover=0),                             # the network from the second pick on
+    "maml": (MAMLTuner, dict()),
+    "maml_zero_shot": (ZeroShotOnly, dict()),                           # no inner loop in ask
+    "maml_fixed_lr": (FixedInnerLR, dict()),
+    "multitask_finetune": (MultiTaskFinetune, dict()),
+    "maml_second_order": (SecondOrder, dict()),
+    "maml_network_zero_shot": (MAMLTuner, dict(zero_shot="network")),   # first pick from the network, not the prior
+    "maml_mf_inputs": (MAMLTuner, dict(use_meta_features=True)),        # the network sees the meta-features too
+    "maml_equal_weights": (EqualWeightsPrior, dict()),                  # the prior without meta-features: the mean config
+    "maml_kernel_only": (KernelOnlyPrior, dict()),                      # the prior from the kernel's weights alone
+    "maml_no_cover": (MAMLTuner, dict(n_cover=0)),                      # the network from the second pick on
 }
 
 
 def methods(space, epochs: int, maml_kw: dict) -> dict:
-    "name -> unfitted tuner (random search is not among them: its expected curve is exact, see `main`)."
+    """name -> unfitted tuner (random search is not among them: its expected curve is exact, see `main`).
+    `maml_kw` (from --maml and --n-steps) holds constructor arguments and switches: the switches make every MAML
+    variant a subclass with them set."""
     out = {"tpe": TPETuner(space), "portfolio": PortfolioTuner(space, epochs=epochs),
            "similarity": SimilarityTuner(space, epochs=epochs)}
-    out.update({name: MAMLTuner(space, epochs=epochs, **{**maml_kw, **kw}) for name, kw in MAML_VARIANTS.items()})
+    switches = {k: v for k, v in maml_kw.items() if k in MAMLTuner.switches}
+    args = {k: v for k, v in maml_kw.items() if k not in switches}
+    for name, (cls, kw) in MAML_VARIANTS.items():
+        own = vars(cls) if cls is not MAMLTuner else {}                  # the switches an ablation sets: they win,
+        extra = {k: v for k, v in switches.items() if k not in own}      # as a variant's own arguments do
+        cls = variant(cls, **extra) if extra else cls
+        out[name] = cls(space, epochs=epochs, **{**args, **kw})
     return out
 
 
@@ -112,7 +122,7 @@ def timing(md: MetaDataset, epochs: int, out: Path, repeats: int = 50) -> str:
              f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, load average {os.getloadavg()}\n"]
     tuner = MAMLTuner(md.space, epochs=epochs, random_state=0).fit(md)
     lines.append(f"- fit on {len(md.tasks)} tasks ({tuner.n_steps} outer steps, first order): {tuner.fit_seconds_:.1f} s")
-    second = MAMLTuner(md.space, epochs=epochs, first_order=False, random_state=0).fit(md)
+    second = SecondOrder(md.space, epochs=epochs, random_state=0).fit(md)
     lines.append(f"- fit, second order: {second.fit_seconds_:.1f} s")
     rng = np.random.default_rng(0)
     grid = md.space.grid()
@@ -163,7 +173,8 @@ def main():
                     help="seeds for the maml_* ablations (default: --seeds)")
     ap.add_argument("--tasks", nargs="*", default=None, help="held-out tasks (default: all)")
     ap.add_argument("--n-steps", type=int, default=None, help="MAML outer steps (default: the tuner's)")
-    ap.add_argument("--maml", nargs="*", default=[], help="extra MAMLTuner arguments, key=value")
+    ap.add_argument("--maml", nargs="*", default=[],
+                    help="extra MAMLTuner arguments or switches (MAMLTuner.switches), key=value")
     ap.add_argument("--k-max", type=int, default=20)
     ap.add_argument("--out", default="bench/results/maml")
     a = ap.parse_args()

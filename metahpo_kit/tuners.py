@@ -89,11 +89,21 @@ def as_history(history, space: SearchSpace) -> list:
     return [_observation(item, space, i) for i, item in enumerate(history)]
 
 # %% ../nbs/05_tuners.ipynb #2ea120ad
+@functools.cache
+def _constructor_names(cls) -> tuple:
+    "The names of `cls.__init__`'s arguments, read from its signature once per class (`ask` checks them often)."
+    sig = inspect.signature(cls.__init__)
+    return tuple(n for n, p in sig.parameters.items()
+                 if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+
 class Tuner(abc.ABC):
     """The protocol every tuner of the kit speaks. When each method is called:
 
     - `__init__(space, ..., random_state)` stores its arguments unchanged (no logic, no validation: scikit-learn's
-      rule), so `get_params()` returns them and `clone(tuner)` rebuilds an unfitted copy.
+      rule), so `get_params()` returns them and `clone(tuner)` rebuilds an unfitted copy. A tuner with ablation
+      switches keeps them out of the constructor: class attributes named in `switches`, overridden by a subclass
+      (`class SecondOrder(MAMLTuner): first_order = False`), so the constructor holds only what a user tunes.
     - `check_space()` is called once before a study starts: it raises a ValueError if the tuner cannot work on its
       space (a grid tuner on a continuous space, a bad argument).
     - `fit(metadataset=None, exclude_tasks=())` is called once before the first `ask`, with the evaluations of other
@@ -113,6 +123,7 @@ class Tuner(abc.ABC):
       it); a tuner that learns online may update itself.
     """
     name = "tuner"
+    switches: tuple = ()    # names of class-level switches (ablations), not constructor arguments
 
     def __init__(self, space: SearchSpace = SEED_SPACE, random_state: int | None = None):
         self.space = space
@@ -156,20 +167,20 @@ class Tuner(abc.ABC):
     @classmethod
     def _param_names(cls) -> list:
         "The constructor's argument names, from its signature."
-        sig = inspect.signature(cls.__init__)
-        return [n for n, p in sig.parameters.items()
-                if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        return list(_constructor_names(cls))
 
     def get_params(self) -> dict:
         "The constructor's arguments, as given (scikit-learn's `get_params`)."
         return {n: getattr(self, n) for n in self._param_names()}
 
     def set_params(self, **params) -> "Tuner":
-        "Set constructor arguments by name; returns self. An unknown name raises."
+        "Set constructor arguments by name; returns self. An unknown name raises, and nothing is set."
         names = self._param_names()
-        for k, v in params.items():
+        for k in params:
             if k not in names:
-                raise ValueError(f"{type(self).__name__} has no parameter {k!r}; its parameters are {names}")
+                raise ValueError(f"{type(self).__name__} has no parameter {k!r}; its parameters are {names}"
+                                 + _switch_hint(type(self), [k]))
+        for k, v in params.items():
             setattr(self, k, v)
         return self
 
@@ -177,13 +188,29 @@ class Tuner(abc.ABC):
         return f"{type(self).__name__}(random_state={self.random_state})"
 
 
+def _switch_hint(cls, names) -> str:
+    "The end of an unknown-parameter error when some of `names` are class-level switches of `cls`."
+    found = [k for k in names if k in cls.switches]
+    if not found:
+        return ""
+    return (f" ({', '.join(found)}: class-level switch(es), not constructor arguments; override them in a subclass, "
+            f"e.g. `class Variant({cls.__name__}): {found[0]} = ...`)")
+
+
 def clone(tuner: Tuner, **overrides) -> Tuner:
-    "An unfitted copy of `tuner` (its constructor's arguments, deep-copied, with `overrides`): no shared mutable state."
+    """An unfitted copy of `tuner`: the same class, its constructor's arguments deep-copied, with `overrides`; no
+    mutable state is shared. A switch the instance set for itself (see `switches`) is carried over, deep-copied."""
     params = copy.deepcopy(tuner.get_params())
     unknown = [k for k in overrides if k not in params]
     if unknown:
-        raise ValueError(f"clone: {type(tuner).__name__} has no parameter(s) {unknown}; its parameters are {list(params)}")
-    return type(tuner)(**{**params, **overrides})
+        raise ValueError(f"clone: {type(tuner).__name__} has no parameter(s) {unknown}; its parameters are "
+                         f"{list(params)}" + _switch_hint(type(tuner), unknown))
+    twin = type(tuner)(**{**params, **overrides})
+    own = vars(tuner)
+    for k in type(tuner).switches:
+        if k in own:
+            setattr(twin, k, copy.deepcopy(own[k]))
+    return twin
 
 # %% ../nbs/05_tuners.ipynb #f9fec46a
 def _tried(history) -> set:

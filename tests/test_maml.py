@@ -1,7 +1,12 @@
 "Tests for the MAML hyper-learner: gradients, adaptation, zero-shot ranking, persistence, Optuna sampler contract."
+import copy
+import importlib.util
+import inspect
+import math
 import multiprocessing
 import os
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -18,10 +23,14 @@ from metahpo_kit.space import Categorical, Float, SEED_SPACE, SearchSpace
 from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
 from metahpo_kit.space import config_key
 from metahpo_kit.study import suggest_config, tune
-from metahpo_kit.tuners import Observation
+from metahpo_kit.tuners import Observation, clone
 
 torch.set_num_threads(1)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+_spec = importlib.util.spec_from_file_location("ablations", Path(__file__).resolve().parents[1] / "bench" / "ablations.py")
+ablations = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ablations)
 
 
 @pytest.fixture(scope="module")
@@ -229,10 +238,15 @@ def test_save_load_round_trip(syn, tmp_path):
     torch.save({**blob, "format": 1}, tmp_path / "old.pt")
     with pytest.raises(ValueError, match="format 1, written before the zero-shot prior"):
         MAMLTuner.load(tmp_path / "old.pt")
-    args = {k: v for k, v in blob["args"].items() if k not in ("prior_mix", "n_cover")}   # written before they existed
-    torch.save({**blob, "args": args}, tmp_path / "kernel.pt")
+    # a file written while the switches were constructor arguments, before prior_mix and n_cover existed
+    args = {k: v for k, v in {**blob["args"], **blob["switches"]}.items() if k not in ("prior_mix", "n_cover")}
+    torch.save({k: v for k, v in {**blob, "args": args}.items() if k != "switches"}, tmp_path / "kernel.pt")
     old = MAMLTuner.load(tmp_path / "kernel.pt")
     assert (old.prior_mix, old.n_cover) == (1.0, 0)                         # it keeps the behaviour it was saved with
+    assert "prior_mix" in vars(old) and "first_order" not in vars(old)      # as its own attribute where it differs
+    torch.save({k: v for k, v in {**blob, "args": {**args, "first_order": False}}.items() if k != "switches"},
+               tmp_path / "second.pt")
+    assert MAMLTuner.load(tmp_path / "second.pt").first_order is False
 
 
 def test_bad_input(syn):
@@ -251,10 +265,10 @@ def test_bad_input(syn):
         MAMLTuner(acquisition="ei", n_steps=1).fit(syn)
     with pytest.raises(ValueError, match=r"zero_shot='table' is not one of \['prior', 'network'\]"):
         MAMLTuner(zero_shot="table", n_steps=1).fit(syn)
-    with pytest.raises(ValueError, match="bandwidth=0.0: must be > 0"):
-        MAMLTuner(bandwidth=0.0, n_steps=1).fit(syn)
-    with pytest.raises(ValueError, match=r"prior_mix=1.5: must be in \[0, 1\]"):
-        MAMLTuner(prior_mix=1.5, n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match=r"bandwidth=0.0 \(a switch of .*\): must be > 0"):
+        ablations.variant(bandwidth=0.0)(n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match=r"prior_mix=1.5 \(a switch of .*\): must be in \[0, 1\]"):
+        ablations.variant(prior_mix=1.5)(n_steps=1).fit(syn)
     with pytest.raises(ValueError, match="n_cover=-1: must be an integer >= 0"):
         MAMLTuner(n_cover=-1, n_steps=1).fit(syn)
 
@@ -415,3 +429,117 @@ def test_copies_share_no_mutable_state_with_the_original(syn):
         assert "synth0" in other.train_tasks_
     assert sorted(original.train_tasks_) == before[0] and len(original.losses_) == before[2]
     assert all(torch.equal(original.params_[k], v) for k, v in before[1].items())
+
+
+# ------------------------------------------------------------------------------------------- the tuner's shape
+ARGUMENTS = ["space", "epochs", "hidden", "inner_steps", "inner_lr", "n_ensemble", "n_steps", "outer_loss", "zero_shot",
+             "use_meta_features", "n_cover", "n_candidates", "acquisition", "kappa", "random_state"]
+# name -> bad values: every constructor argument and every switch, each with values it must refuse
+BAD = {"space": [{"lr": 0.1}], "epochs": [0, 2.0, "2"], "hidden": [(), (64, 0), 64, (64.5,)],
+       "inner_steps": [-1, 2.5, True], "inner_lr": [0.0, -0.1, math.inf, math.nan, "0.1"], "n_ensemble": [0, 1.5],
+       "n_steps": [-1, 10.0], "outer_loss": ["pairwse", None], "zero_shot": ["table"], "use_meta_features": [1, "yes"],
+       "n_cover": [-1, 1.5], "n_candidates": [0, 100.0], "acquisition": ["ei"], "kappa": [math.nan, math.inf, "1"],
+       "random_state": [-1, 1.5, "0"],
+       "first_order": [0, "no"], "learn_inner_lr": [None], "p_zero": [-0.1, 1.5, math.nan], "outer_lr": [0.0, math.inf],
+       "tasks_per_step": [0, 8.0], "support": [(0, 5), (5, 2), (2,), 5], "query": [0, 64.5],
+       "mf_noise": [-0.1, math.inf], "bandwidth": [0.0, -1.0, math.nan], "prior_mix": [1.5, -0.1],
+       "adapt_in_suggest": ["no"]}
+
+
+def test_the_constructor_is_the_space_then_keyword_only_arguments():
+    params = inspect.signature(MAMLTuner.__init__).parameters
+    assert [n for n in params if n != "self"] == ARGUMENTS
+    assert params["space"].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert all(params[n].kind == inspect.Parameter.KEYWORD_ONLY for n in ARGUMENTS[1:])
+    with pytest.raises(TypeError, match="positional argument"):
+        MAMLTuner(SEED_SPACE, None)
+    for k in MAMLTuner.switches:                    # the ablation switches are class attributes, not arguments
+        assert k not in params and hasattr(MAMLTuner, k)
+        with pytest.raises(TypeError, match=k):
+            MAMLTuner(**{k: getattr(MAMLTuner, k)})
+
+
+def test_every_argument_and_switch_is_checked_naming_it_its_value_and_what_is_allowed(syn):
+    assert sorted(BAD) == sorted(ARGUMENTS + list(MAMLTuner.switches))   # a new argument needs its bad values here
+    MAMLTuner().check_args()                                             # the defaults pass
+    for name, values in BAD.items():
+        for v in values:
+            if name in MAMLTuner.switches:
+                tuner = ablations.variant(**{name: v})()
+            else:
+                tuner = MAMLTuner(**{name: v})
+            with pytest.raises(ValueError) as e:
+                tuner.check_args()
+            msg = str(e.value)
+            assert msg.startswith(f"{name}={v!r}") and ("must be" in msg or "is not one of" in msg), msg
+    with pytest.raises(ValueError, match="inner_steps=-1: must be an integer >= 0"):   # fit checks first
+        MAMLTuner(inner_steps=-1).fit(syn)
+    tuner = fitted(syn)
+    saved, tuner.kappa = tuner.kappa, "big"
+    try:
+        with pytest.raises(ValueError, match="kappa='big'"):                          # and so does ask
+            tuner.ask([])
+    finally:
+        tuner.kappa = saved
+
+
+def test_get_params_round_trips_and_set_params_refuses_unknown_names():
+    tuner = MAMLTuner(SEED_SPACE, epochs=2, hidden=(32,), n_steps=7, kappa=1.0, random_state=3)
+    params = tuner.get_params()
+    assert list(params) == ARGUMENTS
+    assert MAMLTuner(**params).get_params() == params
+    assert tuner.set_params(**params) is tuner and tuner.get_params() == params
+    with pytest.raises(ValueError, match=r"MAMLTuner has no parameter 'hiden'; its parameters are \['space', 'epochs'"):
+        tuner.set_params(n_steps=9, hiden=(8,))
+    assert tuner.n_steps == 7                                          # an unknown name sets nothing
+    with pytest.raises(ValueError, match=r"first_order: class-level switch.*class Variant\(MAMLTuner\)"):
+        tuner.set_params(first_order=False)
+    with pytest.raises(ValueError, match="has no parameter.*p_zero: class-level switch"):
+        clone(tuner, p_zero=0.5)
+
+
+def test_a_clone_or_a_reseeded_clone_shares_nothing_and_keeps_the_class(syn):
+    hidden = [16, 16]
+    tuner = ablations.SecondOrder(hidden=hidden, n_steps=3, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    twin = clone(tuner).set_params(random_state=1)
+    assert type(twin) is ablations.SecondOrder and twin.first_order is False
+    assert twin.hidden == hidden and twin.hidden is not tuner.hidden and twin.space is not tuner.space
+    assert not hasattr(twin, "params_") and tuner.random_state == 0
+    twin.hidden.append(8)
+    assert tuner.hidden == [16, 16]
+    copied = copy.copy(tuner)                                           # an instance's own switch is carried by clone
+    copied.adapt_in_suggest = False
+    assert clone(copied).adapt_in_suggest is False and clone(tuner).adapt_in_suggest is True
+    assert "adapt_in_suggest" not in vars(tuner)
+
+
+def test_the_original_is_unchanged_after_its_reseeded_clone_fits_asks_and_updates(syn):
+    original = MAMLTuner(n_steps=5, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    hist = [Observation(c, s) for c, s in zip(SEED_SPACE.sample(4, seed=2), [0.2, 0.6, 0.4, 0.9])]
+    asked = original.top_untried(hist, task="synth0", n=5)
+    state = {k: (v.copy() if isinstance(v, (dict, list)) else v) for k, v in vars(original).items()}
+    params = {k: v.clone() for k, v in original.params_.items()}
+    twin = clone(original).set_params(random_state=1).fit(syn, exclude_tasks=["synth0"])
+    twin.top_untried(hist, task="synth0", n=5)
+    twin.update(syn.filter(tasks=["synth0"]), n_steps=2)
+    assert sorted(vars(original)) == sorted(state)
+    assert original.train_tasks_.keys() == state["train_tasks_"].keys() and len(original.losses_) == len(state["losses_"])
+    assert original.get_params() == {**twin.get_params(), "random_state": 0}
+    assert all(torch.equal(original.params_[k], v) for k, v in params.items())
+    assert original.top_untried(hist, task="synth0", n=5) == asked
+
+
+def test_the_ablations_are_subclasses_that_change_only_their_switches(syn):
+    shipped = {k: getattr(MAMLTuner, k) for k in MAMLTuner.switches}
+    for cls in (ablations.ZeroShotOnly, ablations.FixedInnerLR, ablations.MultiTaskFinetune, ablations.SecondOrder,
+                ablations.EqualWeightsPrior, ablations.KernelOnlyPrior):
+        changed = {k for k in MAMLTuner.switches if getattr(cls, k) != shipped[k]}
+        assert changed and changed == {k for k in vars(cls) if k in shipped}, cls
+        cls().check_args()
+    same = ablations.variant(**shipped)               # the shipped values set again: the same proposals
+    a = MAMLTuner(n_steps=3, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    b = same(n_steps=3, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    hist = [Observation(c, s) for c, s in zip(SEED_SPACE.sample(4, seed=2), [0.2, 0.6, 0.4, 0.9])]
+    assert a.top_untried(hist, task="synth0", n=5) == b.top_untried(hist, task="synth0", n=5)
+    with pytest.raises(ValueError, match=r"\['n_steps'\] are not switches of MAMLTuner"):
+        ablations.variant(n_steps=3)

@@ -1,0 +1,56 @@
+"""The MAML tuner's ablations: each a small subclass of `MAMLTuner` that changes some of its switches.
+
+The switches (`MAMLTuner.switches`: first or second order, learned inner rates, the share of episodes without
+adaptation, episode sizes, the outer optimiser's rate, the prior's bandwidth and mixture, adaptation in `ask`) are
+class attributes holding the shipped values, not constructor arguments: the constructor keeps what a user tunes. A
+study of one switch subclasses the tuner here, and `clone` (which keeps the class) lets the benchmark refit it per
+held-out task and seed as it does the shipped tuner. `variant(**switches)` builds one on the fly (for
+`bench/maml_bench.py --maml first_order=False`).
+
+    from bench.ablations import SecondOrder
+    SecondOrder(md.space, epochs=2, random_state=0).fit(md, exclude_tasks=md.same_dataset(task))
+"""
+import math
+
+from metahpo_kit.maml import MAMLTuner
+
+
+class ZeroShotOnly(MAMLTuner):
+    "The prior, the cover, then the network's ranking without the inner loop in `ask`."
+    adapt_in_suggest = False
+
+
+class FixedInnerLR(MAMLTuner):
+    "MAML with one fixed inner learning rate (`inner_lr`) instead of learned per-parameter rates (Meta-SGD)."
+    learn_inner_lr = False
+
+
+class MultiTaskFinetune(MAMLTuner):
+    "Multi-task training (no episode adapts), fine-tuned on the task's trials in `ask` with the fixed `inner_lr`."
+    p_zero = 1.0
+    learn_inner_lr = False
+
+
+class SecondOrder(MAMLTuner):
+    "Exact second-order outer gradients through the inner loop (the shipped tuner is first order)."
+    first_order = False
+
+
+class EqualWeightsPrior(MAMLTuner):
+    "The prior without meta-features: every training task weighs the same (the best config on average)."
+    bandwidth = math.inf
+
+
+class KernelOnlyPrior(MAMLTuner):
+    "The prior from the meta-feature kernel's weights alone (no share of equal weights)."
+    prior_mix = 1.0
+
+
+def variant(base: type = MAMLTuner, **switches) -> type:
+    "A subclass of `base` with `switches` set; an unknown name raises naming the switches."
+    unknown = [k for k in switches if k not in base.switches]
+    if unknown:
+        raise ValueError(f"variant: {unknown} are not switches of {base.__name__}; its switches are "
+                         f"{list(base.switches)} (constructor arguments: {base._param_names()})")
+    name = base.__name__ + "".join(f"_{k}={v}" for k, v in switches.items())
+    return type(name, (base,), {"__doc__": f"{base.__name__} with {switches}", **switches})
