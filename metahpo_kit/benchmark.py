@@ -6,8 +6,8 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/benchmark.html.md"""
 
 # %% auto #0
 __all__ = ['MAX_SKIPS', 'PAIRED_BY', 'default_methods', 'simulate', 'propose_recorded', 'run_seed_for', 'seeded_fit',
-           'headline_tasks', 'run_benchmark', 'add_regret', 'at_k', 'summarize', 'per_unit', 'paired', 'time_to_within',
-           'resources', 'markdown_table', 'plot_regret', 'plot_ranks', 'plot_per_task']
+           'headline_tasks', 'run_benchmark', 'add_regret', 'at_k', 'summarize', 'signed_rank_p', 'per_unit', 'paired',
+           'time_to_within', 'resources', 'markdown_table', 'plot_regret', 'plot_ranks', 'plot_per_task']
 
 # %% ../nbs/08_benchmark.ipynb #2aab970c
 import copy
@@ -18,7 +18,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from .metadata import MetaDataset, TabularObjective
+from .metadata import MetaDataset, TabularObjective, task_report
 from .space import SEED_SPACE, SearchSpace, config_key, seed_for
 from .tasks import base_dataset
 from .train import Budget, resolve_budget
@@ -132,7 +132,6 @@ def headline_tasks(metadataset: MetaDataset,   # the meta-dataset
     """(tasks, left_out): the tasks a benchmark holds out by default, and a DataFrame of those it leaves out with
     why: `task_report` flags a task too flat when its best config beats the median by less than twice the seed
     noise, or more than half its configs are within a point of the best; such a task cannot tell tuners apart."""
-    from .metadata import task_report
     rep = task_report(metadataset, epochs=epochs)
     flat = rep[rep["too_flat"]]
     return list(rep[~rep["too_flat"]]["task"]), flat[["task", "best_val", "median_val", "noise",
@@ -300,6 +299,13 @@ def summarize(df: pd.DataFrame, ks=(1, 3, 5, 10, 20), metric: str = "regret") ->
 PAIRED_BY = ("dataset", "task")
 
 
+def signed_rank_p(d) -> float:
+    "Two-sided Wilcoxon signed-rank p of paired differences `d`; NaN when fewer than two or none differs from 0."
+    from scipy.stats import wilcoxon
+    d = np.asarray(d, dtype=float)
+    return float(wilcoxon(d).pvalue) if (d != 0).sum() >= 1 and len(d) >= 2 else float("nan")
+
+
 def per_unit(df: pd.DataFrame,          # benchmark rows (with `trial`), or rows already at k (with a `k` column)
              k: int,                    # trials
              metric: str = "regret",    # the column compared
@@ -322,11 +328,10 @@ def paired(df: pd.DataFrame, a: str, b: str, k: int, metric: str = "regret", tie
     """Method `a` vs `b` at k trials: wins/ties/losses for `a` (lower is better; within `tie`: a tie) and the Wilcoxon
     signed-rank p over the units of `per_unit`. By default a unit is a dataset (its tasks, the variants of one dataset
     held out together, averaged first: they are not independent replicates); `by="task"` compares task by task."""
-    from scipy.stats import wilcoxon
     per = per_unit(df, k, metric, by)
     d = (per[a] - per[b]).dropna()
     wins, ties, losses = int((d < -tie).sum()), int((d.abs() <= tie).sum()), int((d > tie).sum())
-    p = float(wilcoxon(d).pvalue) if (d != 0).sum() >= 1 and len(d) >= 2 else float("nan")
+    p = signed_rank_p(d)
     tasks = at_k(df, k)["task"].nunique() if "trial" in df.columns else df["task"].nunique()
     return {"a": a, "b": b, "k": k, "by": by, "wins": wins, "ties": ties, "losses": losses,
             "mean_diff": float(d.mean()), "p_wilcoxon": p, "units": int(len(d)), "tasks": int(tasks)}
