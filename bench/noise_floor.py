@@ -6,8 +6,9 @@
 2. Power: the per-task differences of a benchmark run (method minus each baseline, mean over seeds) resampled to n
    tasks (with replacement); the share of resamples where the method beats *both* baselines with a two-sided Wilcoxon
    p < 0.05, i.e. how many held-out tasks the benchmark would need to show the observed effect beyond noise.
-3. The same tests with the tasks of one dataset (its variants) averaged first, as the benchmark holds them out
-   together: the honest unit of replication.
+   The unit resampled is a dataset (`--by dataset`, the default: its variants averaged first) or a task.
+3. Paired tests with the tasks of one dataset (its variants) averaged first, as the benchmark holds them out
+   together: the honest unit of replication (`metahpo_kit.benchmark.paired`, the one implementation).
 
     python bench/noise_floor.py --results bench/results/maml_e2.csv --out bench/results/noise_floor.md
 """
@@ -16,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wilcoxon
 
-from metahpo_kit.metadata import MetaDataset, SHIPPED
-from metahpo_kit.tasks import base_dataset
+from metahpo_kit.benchmark import paired, per_unit, signed_rank_p
+from metahpo_kit.metadata import MetaDataset, load_shipped
 
 
 def replication_regret(md: MetaDataset, epochs: int) -> pd.DataFrame:
@@ -38,18 +38,14 @@ def replication_regret(md: MetaDataset, epochs: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def p_value(d: np.ndarray) -> float:
-    return float(wilcoxon(d).pvalue) if (d != 0).any() else 1.0
-
-
-def power(per_task: pd.DataFrame, method: str, baselines, k: int, n: int, draws: int, rng) -> float:
-    "Share of resamples of n tasks where `method` has the lower mean and p < 0.05 against every baseline."
-    x = per_task.xs(k, level="k")
+def power(df: pd.DataFrame, method: str, baselines, k: int, n: int, draws: int, rng, by: str) -> float:
+    "Share of resamples of n units (datasets or tasks) where `method` has the lower mean and p < 0.05 against each baseline."
+    x = per_unit(df, k, by=by)
     diffs = [(x[method] - x[b]).to_numpy() for b in baselines]
     hits = 0
     for _ in range(draws):
         i = rng.integers(len(x), size=n)
-        hits += all(d[i].mean() < 0 and p_value(d[i]) < 0.05 for d in diffs)
+        hits += all(d[i].mean() < 0 and signed_rank_p(d[i]) < 0.05 for d in diffs)   # NaN (no difference): not
     return hits / draws
 
 
@@ -61,11 +57,12 @@ def main():
     ap.add_argument("--epochs", type=int, nargs="+", default=[2, 10])
     ap.add_argument("--ks", type=int, nargs="+", default=[1, 3, 5, 10, 20])
     ap.add_argument("--sizes", type=int, nargs="+", default=[30, 60, 90, 120])
+    ap.add_argument("--by", choices=["dataset", "task"], default="dataset", help="the unit the power resamples")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench/results/noise_floor.md")
     args = ap.parse_args()
-    md = MetaDataset.load(SHIPPED)
+    md = load_shipped()
     lines = [f"# How fine a difference the tabular benchmark can resolve\n",
              f"`python bench/noise_floor.py --results {args.results}` (seed {args.seed}, {args.draws} resamples)\n",
              "## Replication noise of the recorded scores\n",
@@ -79,28 +76,30 @@ def main():
 
     df = pd.read_csv(args.results)
     df = df[df["method"].isin([args.method, *args.baselines])]
-    per_task = df.groupby(["task", "k", "method"])["regret"].mean().unstack("method")
     rng = np.random.default_rng(args.seed)
+    unit = "datasets" if args.by == "dataset" else "tasks"
     lines += ["", f"## Power: {args.method} against {' and '.join(args.baselines)} at once\n",
-              f"Per-task differences of `{args.results}` resampled to n tasks: the share of resamples where "
-              f"{args.method} has the lower mean regret and a two-sided Wilcoxon p < 0.05 against every baseline.\n",
-              "| n tasks | " + " | ".join(f"k={k}" for k in args.ks) + " |", "|---|" + "---|" * len(args.ks)]
+              f"Per-{args.by} differences of `{args.results}` (the mean over seeds"
+              f"{', then over the variants of a dataset' if args.by == 'dataset' else ''}) resampled to n {unit}: the "
+              f"share of resamples where {args.method} has the lower mean regret and a two-sided Wilcoxon p < 0.05 "
+              "against every baseline.\n",
+              f"| n {unit} | " + " | ".join(f"k={k}" for k in args.ks) + " |", "|---|" + "---|" * len(args.ks)]
     for n in args.sizes:
-        cells = [f"{power(per_task, args.method, args.baselines, k, n, args.draws, rng):.2f}" for k in args.ks]
+        cells = [f"{power(df, args.method, args.baselines, k, n, args.draws, rng, args.by):.2f}" for k in args.ks]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
 
-    per_data = per_task.groupby([per_task.index.get_level_values("task").map(base_dataset),
-                                 per_task.index.get_level_values("k")]).mean()
-    per_data.index.names = ["dataset", "k"]
+    first = paired(df, args.method, args.baselines[0], k=args.ks[0])
     lines += ["", "## Paired tests with the tasks of one dataset averaged first\n",
-              f"{per_data.index.get_level_values('dataset').nunique()} datasets (the variants of one dataset are held "
-              "out together, so they are not independent replicates); Wilcoxon p of the per-dataset differences:\n",
+              f"{first['units']} datasets ({first['tasks']} tasks; the variants of one dataset are held out together, "
+              "so they are not independent replicates): wins/ties/losses of the method (tie: |Δ| <= 0.01), the mean "
+              "difference Δ and the Wilcoxon p of the per-dataset differences (`metahpo_kit.benchmark.paired`):\n",
               "| baseline | " + " | ".join(f"k={k}" for k in args.ks) + " |", "|---|" + "---|" * len(args.ks)]
     for b in args.baselines:
         cells = []
         for k in args.ks:
-            d = (per_data.xs(k, level="k")[args.method] - per_data.xs(k, level="k")[b]).to_numpy()
-            cells.append(f"Δ {d.mean():+.3f}, p {p_value(d):.2g}")
+            r = paired(df, args.method, b, k=k)
+            p = 1.0 if np.isnan(r["p_wilcoxon"]) else r["p_wilcoxon"]   # NaN: no dataset differs
+            cells.append(f"{r['wins']}/{r['ties']}/{r['losses']} (Δ {r['mean_diff']:+.3f}, p {p:.2g})")
         lines.append(f"| {b} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text)

@@ -70,7 +70,7 @@ class MetaDataset:
     @property
     def tasks(self) -> list:
         "Task ids, in order of appearance."
-        return list(dict.fromkeys(self.frame["task"])) if len(self.frame) else []
+        return self.frame["task"].drop_duplicates().tolist() if len(self.frame) else []
 
     @property
     def config_cols(self) -> list:
@@ -229,6 +229,21 @@ def _ids(ids) -> list:
 
 
 @patch
+def excluded(self: MetaDataset, exclude_tasks) -> list:
+    """`exclude_tasks` (one id of any type the source table used, or a list) as the stored ids; an id that is not a
+    task here raises, since leaving out a task that is not there usually means a leak."""
+    if exclude_tasks is None:
+        return []
+    ids = _ids(exclude_tasks)
+    known = set(self.tasks)
+    unknown = [t for t in ids if t not in known]
+    if unknown:
+        raise ValueError(f"exclude_tasks: {unknown} are not tasks of this meta-dataset; its {len(self.tasks)} tasks are "
+                         f"{self.tasks[:20]}{' ...' if len(self.tasks) > 20 else ''}")
+    return ids
+
+
+@patch
 def filter(self: MetaDataset, tasks=None, exclude_tasks=(), modality=None, status="ok") -> "MetaDataset":
     """A new meta-dataset with the rows of some tasks / a modality / a status (None: any status). Task ids may be of
     any type the source table used (`from_frame` stores them as strings), one id or a list; an id in `exclude_tasks`
@@ -236,12 +251,8 @@ def filter(self: MetaDataset, tasks=None, exclude_tasks=(), modality=None, statu
     df = self.frame
     if tasks is not None:
         df = df[df["task"].isin(_ids(tasks))]
-    if exclude_tasks is not None and len(exclude_tasks := _ids(exclude_tasks)):
-        known = set(self.tasks)
-        unknown = [t for t in exclude_tasks if t not in known]
-        if unknown:
-            raise ValueError(f"exclude_tasks: {unknown} are not tasks of this meta-dataset; its {len(self.tasks)} tasks are "
-                             f"{self.tasks[:20]}{' ...' if len(self.tasks) > 20 else ''}")
+    exclude_tasks = self.excluded(exclude_tasks)
+    if exclude_tasks:
         df = df[~df["task"].isin(exclude_tasks)]
     if modality is not None:
         df = df[df["modality"] == modality]
@@ -315,17 +326,72 @@ def scores(self: MetaDataset, epochs: int | None = None, tasks=None) -> pd.DataF
     return out
 
 # %% ../nbs/06_metadata.ipynb #a34a678f
+def _fingerprint(md: MetaDataset) -> tuple:
+    """What the tables derived from `md` depend on: its space, and a hash of its rows' contents (every column but the
+    loss curves), so a frame appended to, replaced or edited in place gets another fingerprint."""
+    f = md.frame
+    plain = [c for c in f.columns if c not in CURVES]
+    h = int(pd.util.hash_pandas_object(f[plain], index=False).to_numpy().sum()) if len(f) else 0
+    if "val_acc" in f.columns and len(f):
+        curves = [np.asarray(c, dtype=float) for c in f["val_acc"]]
+        lengths = np.array([len(c) for c in curves])
+        h = hash((h, lengths.tobytes(), np.concatenate(curves).tobytes() if lengths.sum() else b""))
+    return (json.dumps(md.space.to_dict(), sort_keys=True, default=str), f.shape, tuple(f.columns), h)
+
+
+@patch
+def memo(self: MetaDataset, name,        # what is computed (any hashable: a name and its arguments)
+         compute,                        # a function of no argument that computes it
+        ):
+    """`compute()`, computed once per content of this meta-dataset and kept on the object: learners that are fitted
+    again and again on one meta-dataset (a benchmark fits one per held-out task) share the tables derived from it.
+    The key includes `_fingerprint`, so after `append`, a new `frame` or an edit in place it is computed afresh."""
+    fp = _fingerprint(self)
+    cache = self.__dict__.get("_memo")
+    if cache is None or cache[0] != fp:
+        cache = (fp, {})
+        self._memo = cache
+    if name not in cache[1]:
+        cache[1][name] = compute()
+    return cache[1][name]
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+@patch
+def task_tables(self: MetaDataset, epochs: int | None = None) -> dict:
+    """`{task: (keys, X, y, mf)}`: each task's recorded configs (`config_key`s, and encoded in [0,1]^d), their mean
+    scores after `epochs` and the task's meta-features; only the configs each task recorded. Each distinct config
+    is validated and encoded once, and the result is memoised (`memo`); its arrays are read-only, since they are
+    shared."""
+    def compute():
+        table = self.scores(epochs)
+        table = table.reset_index(drop=True)
+        names = self.space.names
+        # one id per distinct config (the grid has 486, the rows many times more): key and encode each once
+        gid = table.groupby(self.config_cols, sort=False, dropna=False).ngroup().to_numpy()
+        firsts = pd.Series(np.arange(len(table))).groupby(gid).first().sort_index().to_numpy()
+        distinct = [{n: r[f"config.{n}"] for n in names} for r in table.loc[firsts, self.config_cols].to_dict("records")]
+        keys = [config_key(c) for c in distinct]
+        X_all = self.space.encode_many(distinct) if distinct else np.zeros((0, self.space.dim))
+        first = self.frame.drop_duplicates("task").set_index("task")
+        out = {}
+        for task, rows in table.groupby("task", sort=False).indices.items():
+            ids = gid[rows]
+            mf = first.loc[task, self.mf_cols].to_numpy(dtype=float) if self.mf_cols else np.zeros(0)
+            out[task] = ([keys[i] for i in ids], _read_only(X_all[ids]),
+                         _read_only(table["score"].to_numpy(dtype=float)[rows]), _read_only(mf))
+        return out
+    return self.memo(("task_tables", epochs), compute)
+
+
 @patch
 def task_arrays(self: MetaDataset, epochs: int | None = None) -> dict:
-    "`{task: (X (n, d) configs in [0,1]^d, y (n,) mean scores, mf (m,) meta-features)}`."
-    table = self.scores(epochs)
-    out = {}
-    for task, g in table.groupby("task", sort=False):
-        configs = [{k[len("config."):]: v for k, v in r.items()} for r in g[self.config_cols].to_dict("records")]
-        X = self.space.encode_many(configs)
-        mf = self.meta_features(task)
-        out[task] = (X, g["score"].to_numpy(dtype=float), np.array(list(mf.values()), dtype=float))
-    return out
+    "`{task: (X (n, d) configs in [0,1]^d, y (n,) mean scores, mf (m,) meta-features)}` (see `task_tables`)."
+    return {t: (X, y, mf) for t, (_, X, y, mf) in self.task_tables(epochs).items()}
 
 # %% ../nbs/06_metadata.ipynb #d936bcda
 def infer_space(df: pd.DataFrame, cols: list) -> SearchSpace:
@@ -628,6 +694,11 @@ class TabularObjective(Objective):
             self._tables[epochs] = dict(zip(keys, zip(t["score"], t["test"], t["cost_s"])))
         return self._tables[epochs]
 
+    def recorded(self) -> dict:
+        """The `config_key`s of the configs this task recorded (a dict, in the table's order, for fast membership):
+        the only configs a benchmark gives a tuner on this task, since not every task records every config."""
+        return dict.fromkeys(self.table())
+
     def __call__(self, config, budget=None, seed=0):
         epochs = budget.epochs if budget is not None and budget.epochs else None
         key = config_key(self.metadataset.space.validate(config))
@@ -662,7 +733,8 @@ def task_report(md: MetaDataset,        # the meta-dataset
                 epochs: int | None = None,  # the budget to read the scores at (None: the recorded final epoch)
                 defaults: dict | None = None,  # name -> config of the manual defaults to rank
                ) -> pd.DataFrame:
-    "One row per task: size, best/default/median scores, seed noise, share near the best, and a too-flat flag."
+    """One row per task: size, best/default/median scores, seed noise, share near the best, and a too-flat flag with
+    its reason (`flat_reason`, empty when the task is not flat)."""
     from metahpo_kit.tuners import SEED_DEFAULT, SENSIBLE_DEFAULT
     defaults = defaults if defaults is not None else {"seed_default": SEED_DEFAULT, "sensible_default": SENSIBLE_DEFAULT}
     table = md.scores(epochs)
@@ -687,7 +759,13 @@ def task_report(md: MetaDataset,        # the meta-dataset
             row[f"{label}_rank"] = int((g["score"] > g["score"].iloc[i]).sum() + 1)
         row["noise"] = float(g["score_sd"].head(10).mean())
         row["share_within_1pt"] = float((g["score"] >= best["score"] - 0.01).mean())
-        row["too_flat"] = bool(row["best_val"] - row["median_val"] < 2 * row["noise"] or row["share_within_1pt"] > 0.5)
+        reasons = []
+        if row["best_val"] - row["median_val"] < 2 * row["noise"]:
+            reasons.append(f"best - median = {row['best_val'] - row['median_val']:.3f} < 2 x seed noise {row['noise']:.3f}")
+        if row["share_within_1pt"] > 0.5:
+            reasons.append(f"{row['share_within_1pt']:.0%} of configs within 1 point of the best")
+        row["too_flat"] = bool(reasons)
+        row["flat_reason"] = "; ".join(reasons)
         row["cost_s"] = float(raw["cost_s"].sum()) if "cost_s" in raw else np.nan
         rows.append(row)
     return pd.DataFrame(rows)

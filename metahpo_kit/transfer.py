@@ -56,20 +56,23 @@ def normalised_tasks(metadataset: MetaDataset,   # the training meta-data
                      epochs: int | None = None,  # the epoch budget of the scores (None: the final epoch)
                      exclude_tasks=(),           # tasks left out (the held-out task of a benchmark)
                     ) -> dict:
-    "`{task: TaskScores}` of the tasks of `metadataset` less `exclude_tasks` (tasks with all scores equal left out)."
-    md = metadataset.filter(exclude_tasks=exclude_tasks, status=None)   # failed rows kept: they score 0
-    out = {}
-    names = md.space.names
-    table = md.scores(epochs)
-    for task, g in table.groupby("task", sort=False):
-        y = g["score"].to_numpy(dtype=float)
-        lo, hi = np.nanmin(y), np.nanmax(y)
-        if not hi > lo:
-            continue
-        configs = [{n: r[f"config.{n}"] for n in names} for r in g[md.config_cols].to_dict("records")]
-        mf = np.array(list(md.meta_features(task).values()), dtype=float)
-        out[task] = TaskScores(md.space.encode_many(configs), (y - lo) / (hi - lo), mf, [config_key(c) for c in configs])
-    return out
+    """`{task: TaskScores}` of the tasks of `metadataset` less `exclude_tasks` (tasks with all scores equal left out).
+    Each task holds only the configs it recorded (failed ones score 0). Computed once per meta-dataset and epoch
+    budget (`MetaDataset.memo`), then shared: the arrays are read-only."""
+    left_out = set(metadataset.excluded(exclude_tasks))   # an unknown id raises: leaving out a task not there is a leak
+
+    def compute():
+        out = {}
+        for task, (keys, X, y, mf) in metadataset.task_tables(epochs).items():
+            lo, hi = (np.nanmin(y), np.nanmax(y)) if len(y) else (0.0, 0.0)
+            if not hi > lo:
+                continue
+            y = (y - lo) / (hi - lo)
+            y.setflags(write=False)
+            out[task] = TaskScores(X, y, mf, keys)
+        return out
+    everything = metadataset.memo(("normalised_tasks", epochs), compute)
+    return {t: ts for t, ts in everything.items() if t not in left_out}
 
 
 def check_training(metadataset, space, exclude_tasks, tasks: dict, who: str) -> None:
@@ -114,16 +117,18 @@ def greedy_portfolio(S: np.ndarray,   # (tasks, configs) normalised scores, 1 = 
                      size: int,       # how many configs to choose
                      weights=None,    # (tasks,) weights of the tasks, summing to 1 (None: equal)
                      start=(),        # indices of configs tried already: the portfolio continues after them
+                     exclude=(),      # indices of configs never to choose (e.g. ones the task cannot run)
                     ) -> list:
     "Indices of configs chosen greedily to minimise the (weighted) mean over tasks of the best-so-far regret."
     S = np.nan_to_num(S, nan=0.0)
     taken = list(start)
+    banned = sorted(set(exclude) - set(taken))
     best = S[:, taken].max(1) if taken else np.zeros(S.shape[0])
     chosen = []
-    for _ in range(min(size, S.shape[1] - len(set(taken)))):
+    for _ in range(min(size, S.shape[1] - len(set(taken)) - len(banned))):
         top = np.maximum(S, best[:, None])
         gain = top.mean(0) if weights is None else (np.asarray(weights)[:, None] * top).sum(0)
-        gain[taken + chosen] = -np.inf
+        gain[taken + chosen + banned] = -np.inf
         j = int(np.argmax(gain))
         chosen.append(j)
         best = np.maximum(best, S[:, j])
@@ -133,6 +138,7 @@ def greedy_portfolio(S: np.ndarray,   # (tasks, configs) normalised scores, 1 = 
 class PortfolioTuner(Tuner):
     "The greedy zero-shot portfolio of the training tasks, tried in order; then random."
     name = "portfolio"
+    deterministic_fit = True   # `fit` does not use `random_state` (a benchmark fits it once for every seed)
 
     def __init__(self, space: SearchSpace = SEED_SPACE,
                  size: int = 50,                   # configs in the portfolio
@@ -179,6 +185,7 @@ def pair_agreement(observed: np.ndarray,   # scores seen on the new task
 class SimilarityTuner(Tuner):
     "Training tasks weighted by how well they rank the configs seen so far; propose the best weighted config."
     name = "similarity"
+    deterministic_fit = True   # `fit` does not use `random_state`
 
     def __init__(self, space: SearchSpace = SEED_SPACE,
                  sharpness: float = 10.0,          # how fast a task's weight falls with disagreement

@@ -134,3 +134,110 @@ def test_learned_tuners_are_fitted_per_task_and_seed():
     run_benchmark({"c": Counting(md.space)}, md, n_trials=1, epochs=None, seeds=(0, 1), progress=False,
                   fit_per_seed=False)
     assert len(fits) == 3
+
+
+def _subset_metadataset(n_tasks=5, subset=("synth0", "synth1"), n=128):
+    """A synthetic family where the tasks in `subset` recorded only `n` configs of the grid (the same `n` for each, as
+    the build's `models` stage samples them with config seed 0) and the others the whole grid."""
+    from metahpo_kit.metadata import MetaDataset, distinct_sample
+    from metahpo_kit.space import config_key
+    md = synthetic_metadataset(n_tasks=n_tasks, seed=0)
+    keep = {config_key(c) for c in distinct_sample(md.space, n, seed=0)}
+    f = md.frame
+    keys = [config_key({p: r[f"config.{p}"] for p in md.space.names}) for r in f[md.config_cols].to_dict("records")]
+    mask = [t not in subset or k in keep for t, k in zip(f["task"], keys)]
+    return MetaDataset(md.space, f[mask].reset_index(drop=True)), keep
+
+
+def test_a_held_out_task_with_a_subset_of_configs_is_tuned_and_scored_on_its_own_configs():
+    "Every method proposes only the configs the held-out task recorded; its regret uses only those configs' scores."
+    from metahpo_kit.maml import MAMLTuner
+    from metahpo_kit.space import config_key
+    md, keep = _subset_metadataset()
+    assert len(md.configs("synth0")) == 128 and len(md.configs("synth2")) == 486
+    methods = {**default_methods(), "maml": MAMLTuner(n_steps=5, random_state=0)}
+    res = run_benchmark(methods, md, tasks=["synth0", "synth2"], n_trials=12, epochs=None, seeds=(0, 1),
+                        progress=False)
+    sub = res[res["task"] == "synth0"]
+    assert set(sub["config"]) <= keep                                    # only synth0's own configs were run
+    assert set(sub["method"]) == set(methods) and (sub.groupby(["method", "seed"]).size() == 12).all()
+    assert sub.groupby(["method", "seed"])["config"].nunique().eq(12).all()   # no config twice
+    assert sub[sub["method"] == "random"]["skipped"].sum() > 0          # the grid's other configs were refused
+    assert res[res["task"] == "synth2"]["skipped"].sum() == 0            # a full-grid task refuses nothing
+    scores = md.scores(tasks=["synth0"])["score"]
+    best, worst = scores.max(), scores.min()
+    assert np.allclose(sub["regret"], ((best - sub["best_val"]) / (best - worst)).clip(0, 1))
+    first = res[(res["method"] == "random") & (res["trial"] == 1) & (res["task"] == "synth0")]
+    assert first["config"].nunique() == 2                                # each seed its own random first pick
+
+
+def test_random_search_on_a_subset_task_is_uniform_over_its_configs():
+    from metahpo_kit.space import config_key
+    md, keep = _subset_metadataset()
+    obj = TabularObjective(md, "synth0")
+    firsts = [simulate(RandomTuner(SEED_SPACE, s), obj, 1)["config"].iloc[0] for s in range(400)]
+    assert set(firsts) <= keep
+    assert len(set(firsts)) > 0.8 * len(keep) * (1 - np.exp(-400 / len(keep)))   # spread over the recorded configs
+
+
+def test_a_tuner_on_a_continuous_space_runs_the_nearest_recorded_config():
+    from metahpo_kit.space import Categorical, Float, config_key
+    space = SearchSpace((Float("lr", 1e-4, 1e-1, log=True), Float("dropout", 0.0, 0.5),
+                         Categorical("optimizer", ("adam", "sgd"))))
+    md = synthetic_metadataset(n_tasks=2, space=space, n_configs=40, seed=0)
+    obj = TabularObjective(md, "synth0")
+    df = simulate(RandomTuner(space, 0), obj, 10)
+    assert len(df) == 10 and df["config"].nunique() == 10 and set(df["config"]) <= set(obj.recorded())
+    assert (df["skipped"] == 0).all()
+
+
+def test_tuners_whose_fit_ignores_the_seed_are_fitted_once_per_task():
+    "Portfolio and similarity fit the same for every seed: one fit per task, and the same runs as a refit per seed."
+    from metahpo_kit.benchmark import seeded_fit
+    from metahpo_kit.maml import MAMLTuner
+    from metahpo_kit.transfer import PortfolioTuner
+    md = synthetic_metadataset(n_tasks=3, seed=0)
+    fits = []
+
+    class Counting(PortfolioTuner):
+        def fit(self, metadataset=None, exclude_tasks=()):
+            fits.append(self.random_state)
+            return super().fit(metadataset, exclude_tasks)
+
+    class Refitting(Counting):
+        deterministic_fit = False
+
+    a = run_benchmark({"p": Counting(md.space)}, md, n_trials=60, epochs=None, seeds=(0, 1), progress=False)
+    assert len(fits) == 3
+    fits.clear()
+    b = run_benchmark({"p": Refitting(md.space)}, md, n_trials=60, epochs=None, seeds=(0, 1), progress=False)
+    assert len(fits) == 6
+    assert a["config"].tolist() == b["config"].tolist()     # beyond the portfolio (50) the random picks are seeded
+    assert seeded_fit(MAMLTuner()) and not seeded_fit(RandomTuner()) and not seeded_fit(PortfolioTuner())
+
+
+def test_too_flat_tasks_are_left_out_by_default():
+    md = synthetic_metadataset(n_tasks=3, seed=0)
+    f = md.frame.copy()
+    f.loc[f["task"] == "synth1", "val_accuracy"] = 0.8 + 0.001 * (f.loc[f["task"] == "synth1"].index % 2)
+    md.frame = f
+    res = run_benchmark({"random": RandomTuner(md.space)}, md, n_trials=2, epochs=None, seeds=(0,), progress=False)
+    assert set(res["task"]) == {"synth0", "synth2"}
+    assert list(res.attrs["left_out"]) == ["synth1"] and "within 1 point" in res.attrs["left_out"]["synth1"]
+    res = run_benchmark({"random": RandomTuner(md.space)}, md, tasks=md.tasks, n_trials=2, epochs=None, seeds=(0,),
+                        progress=False)
+    assert set(res["task"]) == set(md.tasks) and res.attrs["left_out"] == {}
+
+
+def test_paired_averages_a_datasets_variants_first():
+    df = _frame()
+    df["task"] = df["task"].map({"t1": "d@max_train=10", "t2": "d", "t3": "e"})
+    p = paired(df, "a", "b", k=1)                     # d: (-0.4 + 0) / 2 = -0.2, a win; e: -0.5, a win
+    assert (p["by"], p["units"], p["tasks"]) == ("dataset", 2, 3)
+    assert (p["wins"], p["ties"], p["losses"]) == (2, 0, 0) and p["mean_diff"] == pytest.approx(-0.35)
+    q = paired(df, "a", "b", k=1, by="task")
+    assert (q["wins"], q["ties"], q["losses"], q["units"]) == (2, 1, 0, 3)
+    with pytest.raises(ValueError, match="by='seed' is not one of"):
+        paired(df, "a", "b", k=1, by="seed")
+    at1 = at_k(df, 1).assign(k=1)                     # rows already at k (bench scripts' CSVs) give the same
+    assert paired(at1.drop(columns="trial"), "a", "b", k=1) == p

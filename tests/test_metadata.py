@@ -170,3 +170,24 @@ def test_exact_random_search_matches_simulation_on_a_shipped_task():
     sim = np.mean(sims, axis=0)
     se = np.std(sims, axis=0) / np.sqrt(len(sims)) + 1e-9
     assert (np.abs(sim - exact) < 4 * se + 1e-6).all()
+
+
+def test_the_shipped_folder_stays_within_50_mb():
+    "#15: the shipped meta-dataset (every part of its folder) is at most 50 MB (its load time: bench/load_time.py)."
+    from metahpo_kit.metadata import SHIPPED
+    size = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file())
+    assert 0 < size <= 50e6, f"the shipped meta-dataset is {size / 1e6:.1f} MB"
+
+
+def test_task_report_says_why_a_task_is_too_flat():
+    from metahpo_kit.metadata import task_report
+    from metahpo_kit.transfer import synthetic_metadataset
+    md = synthetic_metadataset(n_tasks=3, seed=0)
+    f = md.frame.copy()
+    f.loc[f["task"] == "synth1", "val_accuracy"] = 0.8
+    f.loc[(f["task"] == "synth1") & (f.index % 3 != 0), "val_accuracy"] = 0.9   # two thirds at the best
+    md.frame = f
+    rep = task_report(md).set_index("task")
+    assert rep.loc["synth1", "too_flat"] and not rep.loc["synth0", "too_flat"]
+    assert rep.loc["synth1", "flat_reason"].endswith("of configs within 1 point of the best")
+    assert rep.loc["synth0", "flat_reason"] == ""

@@ -278,3 +278,42 @@ def test_every_r_task_loads_whole_with_meta_features(tmp_path, monkeypatch):
         assert sum(task.sizes().values()) >= 500, name
         mf = meta_features(task)
         assert 0.0 <= mf["landmark_logreg"] <= 1.0 and mf["majority"] < 1.0, name
+
+
+# the mirror's image and text datasets added for #15: (train rows of the source, test rows, modality, class names,
+# one example's shape), as ../shared/data/README.md gives them
+NEW_MEDIA = {
+    "usps": (7291, 2007, "image", [str(i) for i in range(10)], (1, 16, 16)),
+    "att_faces": (320, 80, "image", [f"s{i}" for i in range(1, 41)], (1, 112, 92)),
+    "trec": (5452, 500, "text", ["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"], None),
+    "sms_spam": (4459, 1115, "text", ["ham", "spam"], None),
+    "subj": (8000, 2000, "text", ["subjective", "objective"], None),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_MEDIA))
+def test_new_media_tasks_load_from_the_mirror_with_sockets_disabled(name, data_dir, monkeypatch, tmp_path):
+    n_train, n_test, modality, labels, shape = NEW_MEDIA[name]
+    _no_network(monkeypatch)
+    monkeypatch.setenv("METAHPO_CACHE_DIR", str(tmp_path))   # a cold cache: really build the task
+    task = load_task(name, data_dir=data_dir)
+    sizes = task.sizes()
+    assert sizes["train"] + sizes["valid"] == n_train and sizes["test"] == n_test
+    assert sizes["valid"] == valid_size(n_train)
+    assert task.modality == modality and task.class_names == labels and task.n_classes == len(labels)
+    for s in T.SPLITS:
+        assert len(task.X[s]) == len(task.y[s]) and int(task.y[s].max()) < task.n_classes
+    assert set(np.unique(task.y["train"].numpy())) == set(range(len(labels)))   # every class is in train
+    if shape is not None:
+        assert task.X["train"].dtype == torch.float32 and tuple(task.X["train"].shape[1:]) == shape
+    else:
+        assert task.X["train"].dtype == torch.int64 and task.vocab_size > 1000 and len(task.texts["test"]) == n_test
+    assert list(meta_features(task)) == list(META_FEATURES)
+
+
+def test_every_catalogue_task_says_where_it_comes_from():
+    "A provenance line for each task of the catalogue (embedded, mirror and R tasks alike)."
+    names = list_tasks()
+    assert set(NEW_MEDIA) <= set(names)
+    missing = [n for n in names if not (T.TASKS[n].description or "").strip()]
+    assert not missing, f"tasks without a provenance description: {missing}"

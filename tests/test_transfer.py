@@ -87,3 +87,65 @@ def test_continuous_space_from_frame():
     assert max(o.score for o in hist) > -0.5
     port = PortfolioTuner(space, size=3, random_state=0).fit(md)
     assert len(port.portfolio_) == 3
+
+
+def _subset(md, tasks, n=128):
+    "`md` with the tasks in `tasks` holding only `n` configs of the grid (seeded sample, as the build's models stage)."
+    from metahpo_kit.metadata import distinct_sample
+    keep = {config_key(c) for c in distinct_sample(md.space, n, seed=0)}
+    f = md.frame
+    keys = [config_key({p: r[f"config.{p}"] for p in md.space.names}) for r in f[md.config_cols].to_dict("records")]
+    return MetaDataset(md.space, f[[t not in tasks or k in keep for t, k in zip(f["task"], keys)]].reset_index(drop=True)), keep
+
+
+def test_training_tasks_that_hold_a_subset_of_the_configs(syn):
+    "Union of configs; a config a task did not record is NaN: 0 for the portfolio, no vote for the similarity rule."
+    from metahpo_kit.transfer import _union, score_matrix
+    md, keep = _subset(syn, {"synth1", "synth2"})
+    nt = normalised_tasks(md, exclude_tasks=["synth0"])
+    assert [len(nt[t].keys) for t in nt] == [128 if t in ("synth1", "synth2") else 486 for t in nt]
+    assert set(nt["synth1"].keys) == keep and (nt["synth1"].y.min(), nt["synth1"].y.max()) == (0.0, 1.0)
+    keys, X, S = _union(nt)
+    assert len(keys) == 486 and np.isnan(S).sum() == 2 * (486 - 128)
+    names = list(nt)
+    assert np.isnan(S[names.index("synth1"), [j for j, k in enumerate(keys) if k not in keep]]).all()
+    port = PortfolioTuner(size=5).fit(md, exclude_tasks=["synth0"])
+    first = int(np.argmax(np.nan_to_num(S, nan=0.0).mean(0)))               # missing counts as the task's worst
+    assert config_key(port.portfolio_[0]) == keys[first]
+    sim = SimilarityTuner().fit(md, exclude_tasks=["synth0"])
+    assert (sim.present_ == ~np.isnan(sim.S_)).all()
+    # only synth1 weighs: the similarity rule proposes synth1's best config among the configs synth1 recorded
+    i = sim.tasks_.index("synth1")
+    w = np.zeros(len(sim.tasks_))
+    w[i] = 1.0
+    sim.weights = lambda history=(): w
+    assert config_key(sim.ask([])) == keys[int(np.nanargmax(S[names.index("synth1")]))]
+
+
+def test_normalised_tasks_are_memoised_and_never_stale(syn):
+    md = MetaDataset(syn.space, syn.frame.copy())
+    a = normalised_tasks(md, exclude_tasks=["synth0"])
+    b = normalised_tasks(md, exclude_tasks=["synth1"])
+    assert a["synth2"] is b["synth2"] and "synth0" not in a and "synth1" not in b
+    with pytest.raises(ValueError, match="read-only"):
+        a["synth2"].y[0] = 0.5
+    with pytest.raises(ValueError, match=r"\['nope'\] are not tasks"):
+        normalised_tasks(md, exclude_tasks=["nope"])
+    best = int(np.argmax(a["synth2"].y))
+    f = md.frame.copy()
+    rows = f.index[f["task"] == "synth2"]
+    f.loc[rows[best], "val_accuracy"] = -1.0             # the best config of synth2 becomes its worst
+    md.frame = f
+    c = normalised_tasks(md, exclude_tasks=["synth0"])
+    assert c["synth2"].y[best] == 0.0 and a["synth2"].y[best] == 1.0
+    md.frame.loc[rows[best], "val_accuracy"] = 2.0       # in place, on the same frame object
+    assert normalised_tasks(md)["synth2"].y[best] == 1.0
+    md.append(syn.frame[syn.frame["task"] == "synth0"].assign(task="new"))
+    assert "new" in normalised_tasks(md)
+
+
+def test_greedy_portfolio_never_chooses_an_excluded_config():
+    S = np.array([[1.0, 0.9, 0.0], [0.5, 0.0, 0.8]])
+    assert greedy_portfolio(S, 3) == [0, 2, 1]
+    assert greedy_portfolio(S, 3, exclude=[0]) == [1, 2]
+    assert greedy_portfolio(S, 2, start=[0], exclude=[0, 1]) == [2]
