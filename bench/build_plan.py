@@ -32,13 +32,12 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from metahpo_kit.metadata import SHIPPED, MetaDataset, build_metadataset, _parts  # noqa: E402
+from metahpo_kit.metadata import MIXED_SHIPPED, SHIPPED, MetaDataset, build_metadataset, _parts  # noqa: E402
 from metahpo_kit.space import MIXED_SPACE, SEED_SPACE, SearchSpace  # noqa: E402
 from metahpo_kit.tasks import RDATASETS_TASKS  # noqa: E402
 
 BUILD = ROOT / "build" / "metadata"
 EPOCHS, SEEDS = 10, (0, 1)
-MIXED_SHIPPED = SHIPPED.parent / "mixed"   # the mixed-space meta-dataset ships beside the grid one
 
 
 @dataclass(frozen=True)

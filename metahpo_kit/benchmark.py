@@ -93,7 +93,9 @@ def propose_recorded(tuner,            # the tuner
     learns nothing from it) and the tuner asks again, so each tuner picks its preferred recorded config: the
     portfolio and similarity rule their best-ranked one, random search a uniform one. After `MAX_SKIPS` such
     proposals, and at once on a continuous space (where a proposal is almost never recorded), the nearest untried
-    recorded config (in the unit box) is run instead of the last proposal."""
+    recorded config (in the unit box) is run instead of the last proposal, which is shown back as failed as well:
+    a tuner that works down a ranked list (the portfolio) then moves to its next config instead of proposing the same
+    one again and running its neighbours."""
     skipped = 0
     while True:
         config, epochs = tuner.propose(history + hidden, task=task)
@@ -104,12 +106,12 @@ def propose_recorded(tuner,            # the tuner
         left = [k for k in recorded if k not in tried]
         if not left:
             raise SpaceExhausted(f"all {len(recorded)} configs the task recorded have been tried")
-        if not tuner.space.is_finite or skipped >= MAX_SKIPS:
+        hidden.append(Observation(config, None, "failed", epochs))
+        skipped += 1
+        if not tuner.space.is_finite or skipped > MAX_SKIPS:
             cands = [json.loads(k) for k in left]
             dist = ((tuner.space.encode_many(cands) - tuner.space.encode(config)) ** 2).sum(1)
             return cands[int(np.argmin(dist))], epochs, skipped
-        hidden.append(Observation(config, None, "failed", epochs))
-        skipped += 1
 
 # %% ../nbs/08_benchmark.ipynb #6b680e6b
 def run_seed_for(task: str, seed: int) -> int:

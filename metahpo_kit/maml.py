@@ -572,16 +572,17 @@ def _candidates(self: MAMLTuner, history_X: np.ndarray, history_y: np.ndarray, n
 @patch
 def next_source(self: MAMLTuner, history=()) -> str:   # the observations on the new task so far
     """What chooses the config after `history`: `"prior"` (no scored observation yet: the best config of the
-    meta-feature prior), `"cover"` (at most `n_cover` trials done: the prior's greedy portfolio) or `"network"` (the
-    acquisition over the ensemble, adapted on the scored observations). Without a prior (continuous spaces, or
-    `zero_shot="network"`) always `"network"`."""
+    meta-feature prior), `"cover"` (at most `n_cover` trials done, a failed one not counted: the prior's greedy
+    portfolio) or `"network"` (the acquisition over the ensemble, adapted on the scored observations). Without a
+    prior (continuous spaces, or `zero_shot="network"`) always `"network"`."""
     self.check_space()
     history = as_history(history, self.space)
     if self.zero_shot != "prior" or getattr(self, "prior_Y_", None) is None:
         return "network"
     if not any(scored(o) for o in history):
         return "prior"
-    return "cover" if len(history) <= self.n_cover else "network"
+    done = sum(o.status != "failed" for o in history)   # a config the task could not run is not a trial
+    return "cover" if done <= self.n_cover else "network"
 
 
 @patch
@@ -624,8 +625,10 @@ def top_untried(self: MAMLTuner, history=(),          # the observations on the 
             score = np.where(np.isnan(p), -np.inf, p)
         else:
             w = prior_weights(self.prior_Z_, z, h, self.prior_mix)
+            failed = {config_key(self.space.validate(o.config)) for o in history if o.status == "failed"}
             picks = greedy_portfolio(np.nan_to_num(self.prior_Y_, nan=0.0), n, weights=w,
-                                     start=[j for j, k in enumerate(keys) if k in tried])
+                                     start=[j for j, k in enumerate(keys) if k in tried and k not in failed],
+                                     exclude=[j for j, k in enumerate(keys) if k in failed])
             if not picks:
                 raise SpaceExhausted(f"every one of the {len(Xc)} candidates has been tried")
             return [configs[j] for j in picks]

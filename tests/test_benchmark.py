@@ -188,7 +188,31 @@ def test_a_tuner_on_a_continuous_space_runs_the_nearest_recorded_config():
     obj = TabularObjective(md, "synth0")
     df = simulate(RandomTuner(space, 0), obj, 10)
     assert len(df) == 10 and df["config"].nunique() == 10 and set(df["config"]) <= set(obj.recorded())
-    assert (df["skipped"] == 0).all()
+    assert (df["skipped"] == 1).all()        # each proposal (never a recorded config) was replaced by its nearest
+
+
+def test_on_a_continuous_space_a_replaced_proposal_counts_as_tried_so_the_portfolio_moves_on():
+    "Shown back as failed, the portfolio's pick that ran as its nearest recorded config is not proposed again."
+    from metahpo_kit.metadata import disjoint_configs
+    from metahpo_kit.space import Float, config_key
+    from metahpo_kit.transfer import PortfolioTuner
+    space = SearchSpace((Float("lr", 1e-4, 1e-1, log=True), Float("dropout", 0.0, 0.5)))
+    md = disjoint_configs(synthetic_metadataset(n_tasks=4, space=space, n_configs=40, seed=0), seed=0)
+    proposed = []
+
+    class Recording(PortfolioTuner):
+        def propose(self, history=(), task=None):
+            config, epochs = super().propose(history, task=task)
+            proposed.append(config_key(config))
+            return config, epochs
+
+    obj = TabularObjective(md, "synth0")
+    df = simulate(Recording(space).fit(md, exclude_tasks=["synth0"]), obj, 8)
+    assert len(proposed) == 8 and len(set(proposed)) == 8                 # a new pick every trial (was: the first, 8x)
+    assert df["config"].nunique() == 8 and set(df["config"]) <= set(obj.recorded())
+    order = [config_key(c) for c in Recording(space).fit(md, exclude_tasks=["synth0"]).portfolio_]
+    idx = [order.index(k) for k in proposed]
+    assert idx == sorted(idx)                                            # down the portfolio's list, in order
 
 
 def test_tuners_whose_fit_ignores_the_seed_are_fitted_once_per_task():

@@ -80,10 +80,58 @@ def test_benchmark_command_on_a_given_metadataset(tmp_path):
                          capture_output=True, text=True, timeout=600, env={**os.environ, "METAHPO_THREADS": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert all(f"| {m} |" in out.stdout for m in ("manual", "random", "tpe", "portfolio", "similarity", "maml"))
-    assert "paired per task vs random" in out.stdout
+    assert "paired vs random per dataset (a dataset's variants averaged; wins/ties/losses, tie = 0.01):" in out.stdout
     for name in ("benchmark_rows.csv", "benchmark_summary.csv", "benchmark_regret.png"):
         assert (tmp_path / "res" / name).stat().st_size > 0
     bad = subprocess.run(METAHPO + ["benchmark", "--metadata", str(f), "--epochs", "1", "--methods", "maml2"],
                          capture_output=True,
                          text=True, timeout=300)
     assert bad.returncode == 2 and "methods ['maml2'] are not among" in bad.stderr
+
+
+def test_quick_holds_out_a_seeded_sample_of_20_headline_tasks_one_per_dataset(tmp_path):
+    "--quick on a meta-dataset of 25 datasets (27 tasks, one too flat): 20 held out, one per dataset; without: all."
+    import contextlib
+    import io
+
+    import pandas as pd
+
+    from metahpo_kit.benchmark import headline_tasks
+    from metahpo_kit.cli import QUICK_TASKS, main, quick_tasks
+    from metahpo_kit.metadata import MetaDataset
+    from metahpo_kit.tasks import base_dataset
+    from metahpo_kit.transfer import synthetic_metadataset
+    md = synthetic_metadataset(n_tasks=27, seed=0)
+    f = md.frame.copy()
+    f["task"] = f["task"].replace({"synth25": "synth0@max_train=100", "synth26": "synth1@max_train=100"})
+    f.loc[f["task"] == "synth24", "val_accuracy"] = 0.5                 # every config alike: too flat
+    md = MetaDataset(md.space, f)
+    path = tmp_path / "md.parquet"
+    md.save(path)
+    headline, flat = headline_tasks(md, epochs=1)
+    assert list(flat["task"]) == ["synth24"] and len(headline) == 26
+    assert len({base_dataset(t) for t in headline}) == 24
+
+    def bench(*args):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["benchmark", "--metadata", str(path), "--epochs", "1", "--methods", "random", "portfolio",
+                         "--trials", "2", *args])
+        assert code == 0, err.getvalue()[-2000:]
+        return out.getvalue()
+
+    out = bench("--quick", "--out", str(tmp_path / "quick"))
+    rows = pd.read_csv(tmp_path / "quick" / "benchmark_rows.csv")
+    held = list(dict.fromkeys(rows["task"]))
+    assert held == quick_tasks(headline) and len(held) == QUICK_TASKS == 20
+    assert len({base_dataset(t) for t in held}) == 20                     # one per dataset
+    assert "benchmark grid: 20 held-out tasks (of 27), 3 seeds" in out
+    assert "left out, too flat to tell tuners apart (1): synth24 (" in out and "of configs within 1 point" in out
+    assert "--quick: 20 of the 26 headline tasks held out, one per dataset" in out and ", ".join(held) in out
+    again = bench("--quick", "--out", str(tmp_path / "again"))
+    assert pd.read_csv(tmp_path / "again" / "benchmark_rows.csv")["task"].unique().tolist() == held   # fixed sample
+    out = bench("--seeds", "1", "--out", str(tmp_path / "all"))
+    assert set(pd.read_csv(tmp_path / "all" / "benchmark_rows.csv")["task"]) == set(headline)
+    assert "26 held-out tasks (of 27)" in out and "--quick:" not in out
+    out = bench("--quick", "--tasks", "synth3", "synth0@max_train=100", "--out", str(tmp_path / "given"))
+    assert "2 held-out tasks (of 27)" in out and "too flat" not in out        # --tasks: as given, nothing sampled

@@ -210,6 +210,40 @@ def test_cover_picks_come_between_the_prior_and_the_network(syn):
         tuner.n_cover = n_cover
 
 
+def test_on_a_task_holding_a_subset_the_cover_picks_the_second_and_third_real_trials(syn):
+    """A held-out task that recorded 128 of the grid's configs: the benchmark shows each refused proposal back as a
+    failed trial, which is not a trial, so the 2nd and 3rd configs that run are still the cover's: the prior's greedy
+    portfolio continued from the configs that ran, never choosing a refused one."""
+    from metahpo_kit.benchmark import simulate
+    from metahpo_kit.maml import prior_weights
+    from metahpo_kit.metadata import distinct_sample
+    from metahpo_kit.transfer import greedy_portfolio
+    keep = {config_key(c) for c in distinct_sample(SEED_SPACE, 128, seed=0)}
+    f = syn.frame
+    keys = [config_key({p: r[f"config.{p}"] for p in SEED_SPACE.names}) for r in f[syn.config_cols].to_dict("records")]
+    md = MetaDataset(SEED_SPACE, f[[t != "synth0" or k in keep for t, k in zip(f["task"], keys)]].reset_index(drop=True))
+    tuner = MAMLTuner(n_steps=20, random_state=0).fit(md, exclude_tasks=["synth0"])
+    assert tuner.n_cover == 2
+    sources = []
+    propose = tuner.propose
+    def recording(history=(), task=None):
+        sources.append(tuner.next_source(history))
+        return propose(history, task=task)
+    tuner.propose = recording
+    run = simulate(tuner, TabularObjective(md, "synth0"), n_trials=4, task="synth0")
+    assert set(run["config"]) <= keep and run["config"].nunique() == 4
+    assert run["skipped"].iloc[1:3].sum() > 0                       # the cover proposed configs synth0 lacks
+    ran = [sum(run["skipped"].iloc[:i + 1]) + i for i in range(4)]  # the proposal that ran, for each trial
+    assert [sources[j] for j in ran] == ["prior", "cover", "cover", "network"]
+    _, _, grid_keys = tuner._grid_candidates()
+    col = {k: j for j, k in enumerate(grid_keys)}
+    w = prior_weights(tuner.prior_Z_, tuner._task_vector("synth0"), tuner.bandwidth_, tuner.prior_mix)
+    lacks = [j for j, k in enumerate(grid_keys) if k not in keep]
+    for i in (1, 2):                                                # what the cover picks among synth0's configs
+        start = [col[k] for k in run["config"].iloc[:i]]
+        pick = greedy_portfolio(np.nan_to_num(tuner.prior_Y_), 1, w, start=start, exclude=lacks)[0]
+        assert run["config"].iloc[i] == grid_keys[pick]
+
 def test_ask_never_repeats_and_tune_gives_the_direct_loop(syn):
     "tune passes the objective's task (TabularObjective: its id) to ask, as the direct loop does."
     tuner = fitted(syn)
@@ -296,7 +330,7 @@ def test_next_source_names_the_part_that_picked(syn):
     assert config_key(hist[0].config) == tuner.prior_of("synth0")[1].idxmax()
     failed = [Observation(hist[0].config, None, "failed")]
     assert tuner.next_source(failed) == "prior"                      # no score yet
-    assert tuner.next_source(failed + hist[1:2]) == "cover"          # a failed trial still counts as a trial
+    assert tuner.next_source(failed + hist[1:2]) == "cover"          # a failed trial is not a trial
     tuner.n_cover = 0
     assert tuner.next_source(hist[:1]) == "network"
 

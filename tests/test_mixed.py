@@ -6,13 +6,14 @@ import pandas as pd
 import pytest
 import torch
 
-from metahpo_kit import cli
-from metahpo_kit.cli import NearestRecorded, disjoint_configs, load_mixed, main, recorded_configs
-from metahpo_kit.metadata import MetaDataset, build_metadataset, distinct_sample
+from metahpo_kit import metadata
+from metahpo_kit.benchmark import run_benchmark, simulate
+from metahpo_kit.cli import benchmark_methods, main
+from metahpo_kit.metadata import MetaDataset, TabularObjective, build_metadataset, disjoint_configs, distinct_sample, load_mixed
 from metahpo_kit.space import MIXED_SPACE, config_key
 from metahpo_kit.tasks import load_task
 from metahpo_kit.train import Budget, fit_many, optimizer_kwargs
-from metahpo_kit.tuners import Observation, RandomTuner, clone
+from metahpo_kit.tuners import RandomTuner
 
 TASKS = ["wine", "breast_cancer", "digits@max_train=300"]   # embedded: no data mirror needed
 N_CONFIGS = 8
@@ -96,34 +97,26 @@ def test_the_disjoint_protocol_gives_each_task_its_own_seeded_half(mini):
         disjoint_configs(md, fraction=1.5)
 
 
-def test_nearest_recorded_proposes_untried_recorded_configs_and_follows_its_seed(mini):
-    md = MetaDataset.load(mini)
-    cands = recorded_configs(md)
-    recorded = {config_key(c) for c in cands["wine"]}
-
-    def run(tuner, n=N_CONFIGS):
-        history = []
-        for _ in range(n):
-            c = tuner.ask(history, task="wine")
-            history.append(Observation(c, 0.5))
-        return [config_key(o.config) for o in history]
-
-    tuner = NearestRecorded(RandomTuner(MIXED_SPACE), cands, random_state=0).fit(md, exclude_tasks=["wine"])
-    first = run(tuner)
-    assert sorted(first) == sorted(recorded)                          # every recorded config once, then exhausted
-    again = NearestRecorded(RandomTuner(MIXED_SPACE), cands, random_state=0).fit(md, exclude_tasks=["wine"])
-    assert run(again, 3) == first[:3]
-    again.proposed_.clear()
-    again.random_state = 7                                            # a reseeded copy reseeds the fitted tuner
-    assert again.tuner_.random_state == 7
-    got = again.ask([], task="wine")
-    got["lr"] = -1.0                                                  # a caller's change does not reach the table
-    assert all(c["lr"] > 0 for c in cands["wine"]) and all(c["lr"] > 0 for c in recorded_configs(md)["wine"])
-    assert clone(again).candidates is cands                           # read-only, so clones share it
-    with pytest.raises(ValueError, match="task='nope' has no recorded configs"):
-        tuner.ask([], task="nope")
-    with pytest.raises(ValueError, match="not fitted"):
-        NearestRecorded(RandomTuner(MIXED_SPACE), cands).ask([], task="wine")
+def test_on_the_mixed_space_every_method_runs_recorded_configs_none_twice_seeded(mini):
+    "simulate moves each proposal to the nearest untried recorded config: all of a task's configs, once each, seeded."
+    md = disjoint_configs(MetaDataset.load(mini), seed=0)
+    recorded = {config_key(c) for c in md.configs("wine")}
+    assert len(recorded) == N_CONFIGS // 2
+    obj = TabularObjective(md, "wine", epochs=2)
+    run = simulate(RandomTuner(MIXED_SPACE, random_state=0), obj, n_trials=N_CONFIGS)
+    assert len(run) == len(recorded) and set(run["config"]) == recorded        # every recorded config once, then done
+    methods = {m: t for m, t in benchmark_methods(md, maml_steps=5).items() if m in ("random", "portfolio", "manual")}
+    kw = dict(tasks=["wine", "breast_cancer"], n_trials=3, epochs=2, seeds=(0, 1), progress=False)
+    res = run_benchmark(methods, md, **kw)
+    for (method, task, seed), g in res.groupby(["method", "task", "seed"]):
+        assert set(g["config"]) <= {config_key(c) for c in md.configs(task)}, (method, task)
+        assert g["config"].nunique() == len(g) == 3, (method, task, seed)
+    again = run_benchmark(methods, md, **kw)
+    assert res["config"].tolist() == again["config"].tolist()                   # same seeds, same runs
+    rand = res[res["method"] == "random"].groupby("seed")["config"].apply(tuple)
+    assert rand.nunique() > 1                                                    # another seed, another run
+    assert set(res["method"]) == set(methods)
+    assert (res[res["method"] == "random"]["skipped"] == 1).all()                # a random proposal is never recorded
 
 
 def _benchmark(args):
@@ -140,7 +133,7 @@ def test_benchmark_runs_end_to_end_on_a_mixed_metadataset(mini, tmp_path, protoc
                                  "--methods", *methods, "--trials", "3", "--seeds", "1", "--epochs", "2",
                                  "--maml-steps", "5", "--out", str(tmp_path / "res")])
     assert code == 0, err[-3000:]
-    assert f"benchmark {protocol}: 3 held-out tasks" in out and "nearest untried config" in out
+    assert f"benchmark {protocol}: 3 held-out tasks (of 3)" in out and "nearest untried config" in out
     rows = pd.read_csv(tmp_path / "res" / "benchmark_rows.csv")
     assert set(rows["method"]) == set(methods) and set(rows["task"]) == set(TASKS)
     assert len(rows) == len(methods) * len(TASKS) * 3
@@ -154,7 +147,7 @@ def test_benchmark_runs_end_to_end_on_a_mixed_metadataset(mini, tmp_path, protoc
 
 
 def test_a_missing_mixed_metadataset_names_the_command_that_builds_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "MIXED_SHIPPED", tmp_path / "mixed")
+    monkeypatch.setattr(metadata, "MIXED_SHIPPED", tmp_path / "mixed")
     with pytest.raises(FileNotFoundError, match="python bench/build_plan.py run --stage mixed"):
         load_mixed()
     code, _, err = _benchmark(["--benchmark", "mixed-disjoint", "--out", str(tmp_path / "res")])
