@@ -72,6 +72,7 @@ for _ in range(5):
     hist.append(Observation(c, float(-abs(np.log10(c["lr"]) + 2))))
 out["continuous"] = [repr(sorted(o.config.items())) for o in hist]
 json.dump(out, open(a.out, "w"), indent=1)
+out = json.loads(json.dumps(out))   # tuples as the file has them (lists), so the comparison is like for like
 if a.compare:
     other = json.load(open(a.compare))
     same = [k for k in out if other.get(k) == out[k]]
