@@ -116,6 +116,7 @@ class DKGPTuner(Tuner):
                  zero_shot: str = "mean",     # first pick: "mean" (argmax prior mean)
                  n_portfolio: int = 0,        # first picks from the greedy portfolio of the training tasks
                  finetune_steps: int = 0,     # test-time Adam steps on lengthscale, outputscale, noise
+                 members: int | None = None,  # use only the first `members` of the ensemble at ask (an ablation)
                  epochs: int | None = None,   # the epoch budget of the training scores (None: final epoch)
                  n_candidates: int = 2000,    # random candidates on spaces that are not a small grid
                  random_state: int | None = None):
@@ -136,6 +137,7 @@ class DKGPTuner(Tuner):
         self.zero_shot = zero_shot
         self.n_portfolio = n_portfolio
         self.finetune_steps = finetune_steps
+        self.members = members
         self.epochs = epochs
         self.n_candidates = n_candidates
         self.random_state = random_state
@@ -251,7 +253,7 @@ class DKGPTuner(Tuner):
     def _hypers(self, phi_h, m_h, y) -> np.ndarray:
         "(E, 3) lengthscale, outputscale, noise: the meta-trained ones, or after `finetune_steps` on the observations."
         ls, os_, noise = (t.numpy() for t in hypers(self.params_))
-        H = np.stack([ls, os_, noise], 1)
+        H = np.stack([ls, os_, noise], 1)[:len(phi_h)]
         if self.finetune_steps <= 0 or len(y) < 3:
             return H
         # fine-tune on the observations, rescaled with the meta-trained hypers' (a, b)
@@ -289,11 +291,12 @@ class DKGPTuner(Tuner):
         r = np.sqrt(d2 + 1e-12) * math.sqrt(5.0)
         return (1.0 + r + r ** 2 / 3.0) * np.exp(-r)
 
-    def _affine(self, phi_h, m_h, y, H) -> tuple:
+    def _affine(self, phi_h, m_h, y, H, L=None) -> tuple:
         """(a, b) with y = a + b g: a by generalised least squares (flat prior), b the MAP on a grid under the
         log-normal prior of the training tasks' ranges (restricted likelihood: n - 1 degrees of freedom)."""
-        L = self._gram(phi_h, H)
-        solve = lambda v: np.linalg.solve(L.T, np.linalg.solve(L, v))
+        from scipy.linalg import cho_solve
+        L = self._gram(phi_h, H) if L is None else L
+        solve = lambda v: cho_solve((L, True), v)
         one = np.ones(len(y))
         Ki1, Kiy, Kim = solve(one), solve(y), solve(m_h)
         mu_b, sd_b = self.logb_prior_
@@ -313,15 +316,16 @@ class DKGPTuner(Tuner):
         "(mu, sd, g_best), each member's: GP posterior of the normalised score at the candidates given raw scores y."
         H = self._hypers(phi_h, m_h, y)
         mus, sds, bests = [], [], []
+        from scipy.linalg import cho_solve, solve_triangular
         for e in range(len(H)):
-            a, b = self._affine(phi_h[e], m_h[e], y, H[e])
+            L = self._gram(phi_h[e], H[e])
+            a, b = self._affine(phi_h[e], m_h[e], y, H[e], L)
             g = (y - a) / b
             if self.target == "median":
                 g = np.maximum(g, self.floor)
-            L = self._gram(phi_h[e], H[e])
             Kc = H[e][1] * self._k(phi_c[e], phi_h[e], H[e][0])          # (n_c, n)
-            alpha = np.linalg.solve(L.T, np.linalg.solve(L, g - m_h[e]))
-            V = np.linalg.solve(L, Kc.T)                                 # (n, n_c)
+            alpha = cho_solve((L, True), g - m_h[e])
+            V = solve_triangular(L, Kc.T, lower=True)                    # (n, n_c)
             mus.append(m_c[e] + Kc @ alpha)
             sds.append(np.sqrt(np.maximum(H[e][1] - (V ** 2).sum(0), 1e-12)))
             bests.append(g.max())
@@ -332,18 +336,35 @@ class DKGPTuner(Tuner):
         if not hasattr(self, "params_"):
             raise ValueError("DKGPTuner is not fitted: call fit(metadataset) first")
         self.check_args()
-        tried = {config_key(self.space.validate(o.config)) for o in history}
+        seen = self.__dict__.setdefault("_seen", {})   # raw config key -> (key, encoding), validated once
+        def valid(c):
+            raw = config_key(c)
+            if raw not in seen:
+                v = self.space.validate(c)
+                seen[raw] = (config_key(v), self.space.encode(v))
+            return seen[raw]
+        tried = {valid(o.config)[0] for o in history}
         if len(history) < self.n_portfolio:
             for c in self.portfolio_:
                 if config_key(c) not in tried:
                     return c
         configs, Xc, keys, (phi_c, m_c) = self._candidates(len(history))
+        if self.members is not None:
+            phi_c, m_c = phi_c[:self.members], m_c[:self.members]
         ok = [o for o in history if scored(o)]
         if not ok:
             score = m_c.mean(0)
         else:
-            Xh = self.space.encode_many([self.space.validate(o.config) for o in ok])
-            phi_h, m_h = self._features(Xh)
+            hk = [valid(o.config)[0] for o in ok]
+            if keys is not None:   # the grid: the candidates' features, looked up
+                if "_index" not in self.__dict__:
+                    self._index = {k: j for j, k in enumerate(keys)}
+                rows = [self._index[k] for k in hk]
+                phi_h, m_h = self._cand[3][0][:, rows], self._cand[3][1][:, rows]
+            else:
+                phi_h, m_h = self._features(np.stack([valid(o.config)[1] for o in ok]))
+            if self.members is not None:
+                phi_h, m_h = phi_h[:self.members], m_h[:self.members]
             y = np.array([o.score for o in ok], dtype=float)
             mu, sd, best = self.posterior(phi_h, m_h, y, phi_c, m_c)
             if self.acquisition == "ei":
@@ -365,6 +386,8 @@ VARIANTS = {
     "dkgp_minmax": dict(target="minmax"),
     "dkgp_mean": dict(acquisition="mean"),
     "dkgp_ucb05": dict(acquisition="ucb", beta=0.5),
+    "dkgp_ucb05_cover1": dict(acquisition="ucb", beta=0.5, n_portfolio=1),
+    "dkgp_ucb05_cover2": dict(acquisition="ucb", beta=0.5, n_portfolio=2),
     "dkgp_cover1": dict(n_portfolio=1),
     "dkgp_cover2": dict(n_portfolio=2),
     "dkgp_const": dict(mean="constant", n_portfolio=1),
@@ -372,4 +395,8 @@ VARIANTS = {
     "dkgp_matern": dict(kernel="matern"),
     "dkgp_ft": dict(finetune_steps=20),
     "dkgp_ens3": dict(n_ensemble=3),
+    "dkgp_ens3_ucb05": dict(n_ensemble=3, acquisition="ucb", beta=0.5),
+    "dkgp_ens3_ucb05_m1": dict(n_ensemble=3, acquisition="ucb", beta=0.5, members=1),
+    "dkgp_ens3_ucb05_cover1": dict(n_ensemble=3, acquisition="ucb", beta=0.5, n_portfolio=1),
+    "dkgp_ens3_mean": dict(n_ensemble=3, acquisition="mean"),
 }
