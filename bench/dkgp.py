@@ -388,6 +388,7 @@ VARIANTS = {
     "dkgp_ucb05": dict(acquisition="ucb", beta=0.5),
     "dkgp_ucb05_cover1": dict(acquisition="ucb", beta=0.5, n_portfolio=1),
     "dkgp_ucb05_cover2": dict(acquisition="ucb", beta=0.5, n_portfolio=2),
+    "dkgp_ucb05_ft": dict(acquisition="ucb", beta=0.5, finetune_steps=20),
     "dkgp_cover1": dict(n_portfolio=1),
     "dkgp_cover2": dict(n_portfolio=2),
     "dkgp_const": dict(mean="constant", n_portfolio=1),
