@@ -113,7 +113,9 @@ class DKGPTuner(Tuner):
                  n_ensemble: int = 1,         # members meta-trained independently (one batched model)
                  acquisition: str = "ei",     # "ei", "ucb" or "mean"
                  beta: float = 1.0,           # UCB's weight on the posterior sd
-                 zero_shot: str = "mean",     # first pick: "mean" (argmax prior mean)
+                 zero_shot: str = "mean",     # first pick: "mean" (argmax prior mean) or "prior" (MAMLTuner's
+                                              # meta-feature kernel prior, grid spaces)
+                 n_cover: int = 0,            # with zero_shot="prior": picks 2..n_cover+1 from the prior-weighted portfolio
                  n_portfolio: int = 0,        # first picks from the greedy portfolio of the training tasks
                  finetune_steps: int = 0,     # test-time Adam steps on lengthscale, outputscale, noise
                  members: int | None = None,  # use only the first `members` of the ensemble at ask (an ablation)
@@ -135,6 +137,7 @@ class DKGPTuner(Tuner):
         self.acquisition = acquisition
         self.beta = beta
         self.zero_shot = zero_shot
+        self.n_cover = n_cover
         self.n_portfolio = n_portfolio
         self.finetune_steps = finetune_steps
         self.members = members
@@ -145,7 +148,7 @@ class DKGPTuner(Tuner):
     def check_args(self):
         for name, ok in (("kernel", ("rbf", "matern")), ("mean", ("learned", "constant")),
                          ("target", ("minmax", "median")),
-                         ("acquisition", ("ei", "ucb", "mean")), ("zero_shot", ("mean",))):
+                         ("acquisition", ("ei", "ucb", "mean")), ("zero_shot", ("mean", "prior"))):
             if getattr(self, name) not in ok:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not one of {list(ok)}")
 
@@ -159,11 +162,32 @@ class DKGPTuner(Tuner):
             for k, v in _FITTED[key].items():
                 setattr(self, k, v)
             self._cand = None
-            return self
-        self._fit(metadataset, exclude_tasks)
-        _FITTED[key] = {k: getattr(self, k) for k in ("params_", "losses_", "logb_prior_", "portfolio_", "train_X_",
-                                                      "fit_seconds_")}
+        else:
+            self._fit(metadataset, exclude_tasks)
+            _FITTED[key] = {k: getattr(self, k) for k in ("params_", "losses_", "logb_prior_", "portfolio_",
+                                                          "train_X_", "fit_seconds_")}
+        if self.zero_shot == "prior":
+            self._fit_prior(metadataset, exclude_tasks)
         return self
+
+    def _fit_prior(self, metadataset, exclude_tasks):
+        "MAMLTuner's zero-shot prior: the training tasks' grid scores, standardised meta-features, chosen bandwidth."
+        from metahpo_kit.maml import choose_bandwidth
+        from metahpo_kit.tasks import base_dataset
+        tasks = normalised_tasks(metadataset, self.epochs, exclude_tasks)
+        grid = self.space.grid()
+        col = {config_key(c): j for j, c in enumerate(grid)}
+        Y = np.full((len(tasks), len(grid)), np.nan)
+        for i, ts in enumerate(tasks.values()):
+            for k, v in zip(ts.keys, ts.y):
+                Y[i, col[k]] = v
+        M = np.stack([ts.meta_features for ts in tasks.values()])
+        self.mf_mean_, sd = M.mean(0), M.std(0)
+        self.mf_scale_ = np.where(sd > 1e-8, sd, 1.0)
+        self.prior_Y_, self.prior_Z_ = Y, (M - self.mf_mean_) / self.mf_scale_
+        self.meta_features_ = {t: np.array(list(metadataset.meta_features(t).values()), dtype=float)
+                               for t in metadataset.tasks}
+        self.bandwidth_, _ = choose_bandwidth(Y, self.prior_Z_, [base_dataset(t) for t in tasks])
 
     def _fit(self, metadataset, exclude_tasks):
         tasks = normalised_tasks(metadataset, self.epochs, exclude_tasks) if isinstance(metadataset, MetaDataset) else {}
@@ -352,7 +376,20 @@ class DKGPTuner(Tuner):
         if self.members is not None:
             phi_c, m_c = phi_c[:self.members], m_c[:self.members]
         ok = [o for o in history if scored(o)]
-        if not ok:
+        if self.zero_shot == "prior" and (not ok or len(history) <= self.n_cover):
+            from metahpo_kit.maml import prior_scores, prior_weights
+            z = (self.meta_features_[task] - self.mf_mean_) / self.mf_scale_ if task in self.meta_features_ else None
+            h = self.bandwidth_ if z is not None else math.inf
+            z = np.zeros(self.prior_Z_.shape[1]) if z is None else z
+            if not ok:
+                p = prior_scores(self.prior_Y_, self.prior_Z_, z, h, 0.75)
+                score = np.where(np.isnan(p), -np.inf, p)
+            else:
+                w = prior_weights(self.prior_Z_, z, h, 0.75)
+                picks = greedy_portfolio(np.nan_to_num(self.prior_Y_, nan=0.0), 1, weights=w,
+                                         start=[j for j, k in enumerate(keys) if k in tried])
+                return configs[picks[0]]
+        elif not ok:
             score = m_c.mean(0)
         else:
             hk = [valid(o.config)[0] for o in ok]
@@ -389,6 +426,8 @@ VARIANTS = {
     "dkgp_ucb05_cover1": dict(acquisition="ucb", beta=0.5, n_portfolio=1),
     "dkgp_ucb05_cover2": dict(acquisition="ucb", beta=0.5, n_portfolio=2),
     "dkgp_ucb05_ft": dict(acquisition="ucb", beta=0.5, finetune_steps=20),
+    "dkgp_ucb05_prior": dict(acquisition="ucb", beta=0.5, zero_shot="prior"),
+    "dkgp_ucb05_prior_cover2": dict(acquisition="ucb", beta=0.5, zero_shot="prior", n_cover=2),
     "dkgp_cover1": dict(n_portfolio=1),
     "dkgp_cover2": dict(n_portfolio=2),
     "dkgp_const": dict(mean="constant", n_portfolio=1),
