@@ -28,7 +28,7 @@ def restrict(df, methods, tasks=None):
 
 def main():
     base = load("dkgp_base_runs.csv")
-    final = load("dkgp_runs.csv")
+    final = load("dkgp_runs.csv", "dkgp_prior_runs.csv")
     out = ["# Deep-kernel GP surrogate (prototype, #14 item 2): grid meta-dataset, epochs=2, leave-one-task-out", "",
            "Protocol: `metahpo_kit.benchmark.run_benchmark` (tabular, `md.same_dataset(task)` excluded, 20 trials, "
            "each (task, seed) run refits its own clone seeded `run_seed_for(task, seed)`), shipped 30-task grid "
@@ -38,6 +38,8 @@ def main():
            f"    {RUN} --methods portfolio similarity random maml --seeds 0 1 --out bench/results/dkgp_base_runs.csv",
            f"    {RUN} --methods dkgp_ucb05 dkgp dkgp_mean dkgp_ucb05_cover1 dkgp_ucb05_cover2 --seeds 0 1 "
            "--out bench/results/dkgp_runs.csv",
+           f"    {RUN} --methods dkgp_ucb05_prior dkgp_ucb05_prior_cover2 --seeds 0 1 "
+           "--out bench/results/dkgp_prior_runs.csv",
            f"    {RUN} --methods dkgp dkgp_mean dkgp_ucb05 dkgp_cover1 dkgp_minmax --n-tasks 10 --seeds 0 1 "
            "--out bench/results/dkgp_dev10b_runs.csv",
            f"    {RUN} --methods dkgp_ens3_ucb05 dkgp_ens3_ucb05_m1 --n-tasks 10 --seeds 0 1 "
@@ -47,13 +49,17 @@ def main():
            "Variants (bench/dkgp.py `VARIANTS`): `dkgp` = EI, prior-mean first pick; `_ucb05` = UCB with beta 0.5; "
            "`_mean` = posterior mean; `_cover1/2` = the greedy portfolio's first 1/2 picks, then the GP; `_minmax` = "
            "GP on min-max scores instead of the median-anchored floored scale; `_ens3` = 3 members; `_m1` = member 0 "
-           "of the same 3-member fit alone; `_ft` = 20 test-time Adam steps on lengthscale/outputscale/noise.", ""]
+           "of the same 3-member fit alone; `_ft` = 20 test-time Adam steps on lengthscale/outputscale/noise; "
+           "`_prior` = MAMLTuner's meta-feature kernel prior (bandwidth chosen leave-one-dataset-out, mix 0.75) for "
+           "the first pick; `_prior_cover2` = that, then 2 picks of the prior-weighted greedy portfolio (MAMLTuner's "
+           "default first three picks), then the GP. All `dkgp*` variants of a (task, seed) with the same training "
+           "arguments share one meta-training (they differ only in `ask`).", ""]
     if len(final):
         tasks = sorted(set(final["task"]))
         df = restrict(pd.concat([base, final]), ["portfolio", "similarity", "maml", "random", "dkgp_ucb05", "dkgp",
-                                                 "dkgp_mean", "dkgp_ucb05_cover1", "dkgp_ucb05_cover2"], tasks)
+                                                 "dkgp_mean", "dkgp_ucb05_cover1", "dkgp_ucb05_cover2",
+                                                 "dkgp_ucb05_prior", "dkgp_ucb05_prior_cover2"], tasks)
         out += [f"## All held-out tasks ({len(tasks)})", "", tables(df), ""]
-        snap = df[df["trial"] <= 20]
         out += ["Paired vs **maml** (same format):", ""]
         out += [tables(df, ref="maml").split("Paired per task vs **maml**")[1].split("\n", 1)[1], ""]
     dev = load("dkgp_dev10b_runs.csv", "dkgp_ens_runs.csv", "dkgp_ft_runs.csv")
