@@ -1,12 +1,13 @@
 """A meta-learned deep-kernel GP (as FSBO, Wistuba & Grabocka 2021) as a kit tuner: a research prototype for #14.
 
-The surrogate of task t's normalised scores g_t(x) (0 = the task's worst config, 1 = its best) is a GP
+The surrogate of task t's scores on a per-task scale g_t(x) (target="median", the default: 0 = the task's median
+config, 1 = its best, floored at `floor`; target="minmax": 0 = worst, 1 = best) is a GP
 
     g_t ~ GP(m(x), s^2 k(phi(x), phi(x')) + sigma^2 [x = x'])
 
 with phi a small MLP of the encoded config, m a second small MLP (the meta-learned prior mean; "constant": one
 number, as FSBO), k an RBF or Matern-5/2 kernel with a learned lengthscale. Meta-training maximises the exact
-marginal likelihood of random batches of each training task's normalised scores (Adam on every parameter at once;
+marginal likelihood of random batches of each training task's scaled scores (Adam on every parameter at once;
 Cholesky in float64). Nothing is task-specific, so the held-out task is handled by exact Bayesian inference:
 
 - its raw scores y are unknown affine images y = a + b g of the normalised scale; a is integrated out (flat prior,
@@ -14,10 +15,12 @@ Cholesky in float64). Nothing is task-specific, so the held-out task is handled 
 - the GP posterior of g at every candidate given the (rescaled) observations; optional `finetune_steps` of Adam on
   the kernel's lengthscale, outputscale and noise (the marginal likelihood of the observations);
 - the next config maximises EI (or UCB) over the untried candidates, averaged over `n_ensemble` members (each
-  meta-trained from its own initialisation and batches: the lever against seed spread).
+  meta-trained together from its own initialisation on the same batches: the lever against seed spread).
 
 First picks: `zero_shot="mean"` takes the prior mean's best config; `n_portfolio=k` takes the greedy portfolio's first
-k configs (the kit's PortfolioTuner on the same training tasks), then the GP.
+k configs (the kit's PortfolioTuner on the same training tasks), then the GP; `zero_shot="prior"` takes MAMLTuner's
+meta-feature kernel prior's best config (and `n_cover` picks of its weighted portfolio), then the GP.
+Results: bench/results/dkgp_grid_e2.md (bench/dkgp_bench.py, bench/dkgp_report.py).
 """
 import math
 import time
