@@ -40,6 +40,7 @@ def main():
            "--out bench/results/dkgp_runs.csv",
            f"    {RUN} --methods dkgp_ucb05_prior dkgp_ucb05_prior_cover2 --seeds 0 1 "
            "--out bench/results/dkgp_prior_runs.csv",
+           f"    {RUN} --methods dkgp_ucb05_prior --seeds 2 --out bench/results/dkgp_prior_seed2_runs.csv",
            f"    {RUN} --methods dkgp dkgp_mean dkgp_ucb05 dkgp_cover1 dkgp_minmax --n-tasks 10 --seeds 0 1 "
            "--out bench/results/dkgp_dev10b_runs.csv",
            f"    {RUN} --methods dkgp_ens3_ucb05 dkgp_ens3_ucb05_m1 --n-tasks 10 --seeds 0 1 "
@@ -62,6 +63,18 @@ def main():
         out += [f"## All held-out tasks ({len(tasks)})", "", tables(df), ""]
         out += ["Paired vs **maml** (same format):", ""]
         out += [tables(df, ref="maml").split("Paired per task vs **maml**")[1].split("\n", 1)[1], ""]
+    s2 = load("dkgp_prior_runs.csv", "dkgp_prior_seed2_runs.csv")
+    if len(s2) and 2 in set(s2["seed"]):
+        from metahpo_kit.benchmark import at_k
+        g = s2[s2["method"] == "dkgp_ucb05_prior"]
+        g = g[g["task"].isin(set(g[g["seed"] == 2]["task"]))]
+        rows = []
+        for k in (1, 3, 5, 10, 20):
+            per_seed = at_k(g, k).groupby("seed")["regret"].mean()
+            rows.append(f"| {k} | " + " / ".join(f"{v:.4f}" for v in per_seed) +
+                        f" | {per_seed.max() - per_seed.min():.4f} | {at_k(g, k).groupby('task')['regret'].mean().mean():.4f} |")
+        out += [f"## dkgp_ucb05_prior with a third meta-training seed ({g['task'].nunique()} tasks, seeds 0, 1, 2)", "",
+                "| k | mean regret per seed | spread | mean over seeds |", "|---|---|---|---|", *rows, ""]
     dev = load("dkgp_dev10b_runs.csv", "dkgp_ens_runs.csv", "dkgp_ft_runs.csv")
     if len(dev):
         for name, methods in (("target scale and acquisition", ["portfolio", "maml", "dkgp", "dkgp_minmax",
