@@ -170,6 +170,18 @@ def ship(stage: Stage, commit: bool) -> list:
     return new
 
 
+COST_LOG = ROOT / "bench" / "results" / "build_cost.csv"
+
+
+def _log_cost(stage: Stage, task: str, cpu_s: float, wall_s: float, ray) -> None:
+    "One line per task run: this process's CPU seconds (one torch thread; Ray workers' time is not in it) and wall."
+    new = not COST_LOG.exists()
+    with open(COST_LOG, "a") as f:
+        if new:
+            f.write("when,stage,task,cpu_s,wall_s,ray\n")
+        f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')},{stage.name},\"{task}\",{cpu_s:.1f},{wall_s:.1f},{bool(ray)}\n")
+
+
 def run(stages: list, hours: float, commit: bool, ray) -> None:
     deadline = time.monotonic() + hours * 3600
     for stage in stages:
@@ -186,11 +198,13 @@ def run(stages: list, hours: float, commit: bool, ray) -> None:
                 print("time is up; run again to resume", flush=True)
                 return
             print(f"=== {stage.name}: {task} {time.strftime('%H:%M:%S')}", flush=True)
+            cpu, wall = time.process_time(), time.monotonic()
             try:
                 build_metadataset([task], space=stage.space, configs=stage.configs, epochs=EPOCHS, seeds=SEEDS,
                                   out=str(folder), progress=False, max_seconds=left, ray=ray)
             except Exception as e:   # one task's failure (a missing optional package, bad data) stops only that task
                 print(f"!!! {task}: {type(e).__name__}: {e}", flush=True)
+            _log_cost(stage, task, time.process_time() - cpu, time.monotonic() - wall, ray)
             ship(stage, commit)
 
 
