@@ -13,7 +13,7 @@ same configs on every task, as published tabular benchmarks are) and ships into 
 
 `run` trains into `build/metadata/<stage>` (folders of Parquet parts, resumable; on a fresh checkout it starts from what
 ships, so no finished evaluation is repeated) and ships every task whose evaluations are all done as a new part of
-`metahpo_kit/data/metadataset/` (a part is never rewritten, so the repository grows by what is new). With `--commit`
+its stage's shipped folder (a part is never rewritten, so the repository grows by what is new). With `--commit`
 it commits each new part at once (that path only). Two `run`s may work at once on different stages.
 """
 import argparse
