@@ -12,6 +12,7 @@ held-out task and seed as it does the shipped tuner. `variant(**switches)` build
 """
 import math
 
+from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.maml import MAMLTuner
 
 
@@ -44,6 +45,12 @@ class EqualWeightsPrior(MAMLTuner):
 class KernelOnlyPrior(MAMLTuner):
     "The prior from the meta-feature kernel's weights alone (no share of equal weights)."
     prior_mix = 1.0
+
+
+class PooledKernel(DeepKernelTuner):
+    """The deep-kernel GP meta-trained on batches that mix the tasks' configs: one function of the config for every
+    task (multi-task regression), adapted on the new task's trials exactly as the shipped tuner is."""
+    pooled = True
 
 
 def variant(base: type = MAMLTuner, **switches) -> type:

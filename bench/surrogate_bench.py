@@ -1,0 +1,222 @@
+"""Leave-one-dataset-out benchmark of the meta-learned deep-kernel GP (`metahpo_kit.dkgp.DeepKernelTuner`) against the
+portfolio and the similarity rule, with its ablations, every learned tuner refitted per meta-training seed (#14).
+
+    METAHPO_THREADS=1 OMP_NUM_THREADS=1 python bench/surrogate_bench.py run --benchmark grid --epochs 2 \
+        --seeds 0 1 2 --out bench/results/surrogate_grid_e2.csv
+    python bench/surrogate_bench.py report bench/results/surrogate_grid_e2.csv > bench/results/surrogate_grid_e2.md
+
+`run` uses the kit's protocol (`metahpo_kit.benchmark.run_benchmark`, tabular: `md.same_dataset(task)` left out of
+training; each (task, seed) run fits its own clone seeded `run_seed_for(task, seed)`), one held-out task at a time,
+appending rows to the CSV (a rerun skips the (method, task) pairs already there). The held-out tasks and the training
+tasks are fixed at the first run (`<out>.tasks.json`), so a resumed run learns from the same meta-dataset even if the
+shipped one has grown since. Methods (`METHODS`): the default tuner (`dkgp`: the meta-feature prior's first pick, then
+the GP), the meta-learned path alone (`dkgp_alone`: the GP's prior mean first, no meta-features), the same GP
+meta-trained on batches that mix tasks (`pooled_alone`: multi-task regression, adapted the same way), the portfolio,
+the similarity rule, MAML, random search; `_ei`: expected improvement instead of UCB. Variants that differ only in
+`ask` share one meta-training
+per (task, seed) here (a cache in this script, which gives the same parameters a second fit would).
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ablations import PooledKernel  # noqa: E402
+
+from metahpo_kit.benchmark import at_k, headline_tasks, paired, run_benchmark, summarize
+from metahpo_kit.dkgp import DeepKernelTuner
+from metahpo_kit.maml import MAMLTuner
+from metahpo_kit.metadata import load_mixed, load_shipped
+from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner
+from metahpo_kit.tuners import RandomTuner
+
+ASK_ONLY = ("zero_shot", "n_cover", "acquisition", "beta", "n_candidates")
+_FITS = {}
+
+
+class SharedFit:
+    "A mixin: tuners whose fit arguments, data and seed are equal share one fit (a deterministic fit gives the same)."
+    def fit(self, metadataset=None, exclude_tasks=()):
+        params = {k: v for k, v in self.get_params().items() if k not in ASK_ONLY and k != "space"}
+        key = (type(self).__name__, repr(sorted(params.items())), id(metadataset),
+               tuple(sorted(map(str, exclude_tasks))))
+        if key not in _FITS:
+            super().fit(metadataset, exclude_tasks)
+            _FITS[key] = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+        else:
+            vars(self).update(_FITS[key])
+            self._cand = self._train_features = None
+        return self
+
+
+class SharedDKGP(SharedFit, DeepKernelTuner):
+    pass
+
+
+class SharedPooled(SharedFit, PooledKernel):
+    pass
+
+
+def methods(space, epochs: int) -> dict:
+    "name -> a factory of the unfitted tuner."
+    return {
+        "dkgp": lambda: SharedDKGP(space, epochs=epochs),
+        "dkgp_ei": lambda: SharedDKGP(space, epochs=epochs, acquisition="ei"),
+        "dkgp_alone": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean"),
+        "dkgp_alone_ei": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", acquisition="ei"),
+        "pooled_alone": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean"),
+        "pooled_alone_ei": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", acquisition="ei"),
+        "portfolio": lambda: PortfolioTuner(space, epochs=epochs),
+        "similarity": lambda: SimilarityTuner(space, epochs=epochs),
+        "maml": lambda: MAMLTuner(space, epochs=epochs),
+        "random": lambda: RandomTuner(space),
+    }
+
+
+def load(benchmark: str):
+    if benchmark == "grid":
+        return load_shipped()
+    if benchmark == "mixed":
+        return load_mixed()
+    raise ValueError(f"--benchmark {benchmark!r} is not one of ['grid', 'mixed']")
+
+
+def run(a):
+    torch.set_num_threads(1)
+    md = load(a.benchmark)
+    out = Path(a.out)
+    pinned = out.with_suffix(".tasks.json")
+    if pinned.exists():
+        fixed = json.loads(pinned.read_text())
+        md = md.filter(tasks=fixed["train"])
+        held = fixed["held_out"]
+    else:
+        held, flat = headline_tasks(md, a.epochs)
+        fixed = {"benchmark": a.benchmark, "epochs": a.epochs, "train": list(md.tasks), "held_out": list(held),
+                 "too_flat": dict(zip(flat["task"], flat["flat_reason"]))}
+        pinned.write_text(json.dumps(fixed, indent=1) + "\n")
+    done = set()
+    if out.exists():
+        old = pd.read_csv(out)
+        done = set(zip(old["method"], old["task"]))
+    make = methods(md.space, a.epochs)
+    unknown = [m for m in a.methods if m not in make]
+    if unknown:
+        raise SystemExit(f"--methods {unknown} not among {list(make)}")
+    t0 = time.perf_counter()
+    for task in held[:a.n_tasks]:
+        todo = {m: make[m]() for m in a.methods if (m, task) not in done}
+        if not todo:
+            continue
+        df = run_benchmark(todo, md, tasks=[task], n_trials=a.trials, epochs=a.epochs, seeds=tuple(a.seeds),
+                           progress=False, fit_per_seed=True)
+        df.to_csv(out, mode="a", header=not out.exists(), index=False)
+        _FITS.clear()
+        print(f"{time.perf_counter() - t0:7.1f}s {task}: " +
+              ", ".join(f"{m} fit {g['fit_s'].median():.1f}s" for m, g in df.groupby("method")), flush=True)
+
+
+def report(a):
+    df = pd.read_csv(a.csv)
+    fixed = json.loads(Path(a.csv).with_suffix(".tasks.json").read_text())
+    ks = (1, 3, 5, 10, 20)
+    order = [m for m in methods(None, 1) if m in set(df["method"])]
+    n_tasks = df["task"].nunique()
+    print(f"# Deep-kernel GP vs transfer baselines: {fixed['benchmark']} benchmark, {fixed['epochs']}-epoch budget\n")
+    print(f"Command: `METAHPO_THREADS=1 OMP_NUM_THREADS=1 python bench/surrogate_bench.py run --benchmark "
+          f"{fixed['benchmark']} --epochs {fixed['epochs']} --seeds {' '.join(map(str, sorted(df.seed.unique())))} "
+          f"--methods {' '.join(order)} --out {a.csv}`, then `python bench/surrogate_bench.py report {a.csv}`.\n")
+    print(f"{n_tasks} held-out tasks ({df.task.map(lambda t: t.split('@')[0]).nunique()} datasets), "
+          f"{len(fixed['train'])} tasks in the meta-dataset (each held-out task's dataset left out of training), "
+          f"{len(fixed['too_flat'])} too flat and left out; seeds {sorted(df.seed.unique())}; every learned tuner "
+          f"refitted per seed. Machine: the kit's 2-CPU development machine, no GPU, one torch thread, shared with "
+          f"a meta-dataset build (fit times are busy-machine figures).\n")
+    s = summarize(df[df.method.isin(order)], ks=ks)
+    print("Mean normalised regret over held-out tasks (a task's value: mean over seeds); last columns: the mean at "
+          "k=3 of each meta-training seed's runs and its spread (max - min), the median fit seconds.\n")
+    print("| method | " + " | ".join(f"k={k}" for k in ks) + " | k=3 per seed (spread) | fit s |")
+    print("|---|" + "---:|" * (len(ks) + 2))
+    for m in order:
+        row = s[s.method == m].set_index("k")["regret_mean"]
+        per_seed = at_k(df[df.method == m], 3).groupby("seed")["regret"].mean()
+        print(f"| {m} | " + " | ".join(f"{row.get(k, np.nan):.4f}" for k in ks) +
+              f" | {' / '.join(f'{v:.4f}' for v in per_seed)} ({per_seed.max() - per_seed.min():.4f}) | "
+              f"{df[df.method == m].groupby(['task', 'seed'])['fit_s'].first().median():.1f} |")
+    for base in ("portfolio", "similarity", "pooled_alone"):
+        if base not in order:
+            continue
+        print(f"\nPaired against **{base}**, per dataset (a dataset's held-out variants averaged; wins/ties/losses "
+              f"of the row's method, tie |diff| <= 0.01; Δ: mean difference; p: two-sided Wilcoxon signed-rank):\n")
+        print("| method | " + " | ".join(f"k={k}" for k in ks) + " |")
+        print("|---|" + "---|" * len(ks))
+        for m in order:
+            if m == base or m == "random":
+                continue
+            cells = []
+            for k in ks:
+                r = paired(df, m, base, k)
+                cells.append(f"{r['wins']}/{r['ties']}/{r['losses']} (Δ {r['mean_diff']:+.4f}, p {r['p_wilcoxon']:.2g})")
+            print(f"| {m} | " + " | ".join(cells) + " |")
+
+
+def timing(a):
+    """Fit seconds per held-out task, and `ask`'s median milliseconds with 50 observations on the grid and over 2,000
+    random candidates (plus the training configs) on the mixed space; the machine's load is printed beside them."""
+    import os
+    from metahpo_kit.metadata import TabularObjective
+    from metahpo_kit.tuners import Observation
+    torch.set_num_threads(1)
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
+    for bench, n_cand in (("grid", 2000), ("mixed", 2000)):
+        md = load(bench)
+        task = headline_tasks(md, 2)[0][0]
+        fits = []
+        for seed in range(3):
+            t0 = time.perf_counter()
+            tuner = DeepKernelTuner(md.space, epochs=2, n_candidates=n_cand, random_state=seed).fit(
+                md, exclude_tasks=md.same_dataset(task))
+            fits.append(time.perf_counter() - t0)
+        obj = TabularObjective(md, task, epochs=2)
+        rng = np.random.default_rng(0)
+        recorded = sorted(obj.recorded())
+        hist = [Observation(json.loads(k), float(obj(json.loads(k)).val_accuracy), "ok", 2)
+                for k in rng.choice(recorded, size=50, replace=False)]
+        tuner.ask(hist, task=task)
+        times = []
+        for _ in range(30):
+            t0 = time.perf_counter()
+            tuner.ask(hist, task=task)
+            times.append(time.perf_counter() - t0)
+        print(f"{bench}: {len(md.tasks)} tasks, held out {task}: fit {np.median(fits):.1f} s (median of 3 seeds; "
+              f"{min(fits):.1f}-{max(fits):.1f}), ask with 50 observations {1000 * np.median(times):.1f} ms (median of "
+              f"30) over {'the grid' if md.space.is_finite else f'{n_cand} random + {len(tuner.train_keys_)} training configs'}")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--benchmark", default="grid")
+    r.add_argument("--epochs", type=int, default=2)
+    r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    r.add_argument("--trials", type=int, default=20)
+    r.add_argument("--methods", nargs="+", default=["dkgp", "dkgp_ei", "dkgp_alone", "dkgp_alone_ei", "pooled_alone",
+                                                   "pooled_alone_ei", "portfolio", "similarity", "random"])
+    r.add_argument("--n-tasks", type=int, default=None)
+    r.add_argument("--out", required=True)
+    p = sub.add_parser("report")
+    p.add_argument("csv")
+    sub.add_parser("timing")
+    a = ap.parse_args()
+    {"run": run, "report": report, "timing": timing}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"Tests for the deep-kernel GP tuner: bad input, every history form, task ids of any type, copies, Optuna, failures."
+import importlib.util
+import pickle
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import torch
+
+from metahpo_kit.dkgp import DeepKernelTuner
+from metahpo_kit.metadata import MetaDataset, TabularObjective
+from metahpo_kit.space import SEED_SPACE, Categorical, Float, SearchSpace, config_key
+from metahpo_kit.study import TunerSampler, suggest_config
+from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
+from metahpo_kit.tuners import Observation, clone
+
+torch.set_num_threads(1)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+_spec = importlib.util.spec_from_file_location("ablations", Path(__file__).resolve().parents[1] / "bench" / "ablations.py")
+ablations = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ablations)
+
+
+@pytest.fixture(scope="module")
+def syn():
+    return synthetic_metadataset(8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tuner(syn):
+    return DeepKernelTuner(n_steps=40, random_state=0).fit(syn, exclude_tasks=["synth0"])
+
+
+def _scores(md, task):
+    table = TabularObjective(md, task)
+    return lambda c: table(c).val_accuracy
+
+
+def _run(t, score, n, task=None):
+    hist = []
+    for _ in range(n):
+        c = t.ask(hist, task=task)
+        hist.append(Observation(c, score(c)))
+    return hist
+
+
+def test_bad_input_names_the_field_and_what_is_allowed(syn, tuner):
+    with pytest.raises(ValueError, match="at least two tasks"):
+        DeepKernelTuner(n_steps=1).fit(syn.filter(tasks=["synth1"]))
+    other = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Categorical("opt", ("adam", "sgd"))))
+    with pytest.raises(ValueError, match="another search space"):
+        DeepKernelTuner(other, n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match="not fitted"):
+        DeepKernelTuner().ask([])
+    with pytest.raises(ValueError, match="not fitted"):
+        DeepKernelTuner().predict([])
+    bad = [Observation(dict(lr=0.01, batch_size=32, layers=9, units=128, optimizer="sgd", dropout=0.2), 0.5)]
+    with pytest.raises(ValueError, match=r"history\[0\].config.*layers=9"):
+        tuner.ask(bad)
+    for kwargs, msg in [(dict(acquisition="pi"), r"acquisition='pi': must be one of \['ucb', 'ei', 'mean'\]"),
+                        (dict(zero_shot="network"), r"zero_shot='network': must be one of \['prior', 'mean'\]"),
+                        (dict(beta=-1.0), r"beta=-1.0: must be a finite number >= 0"),
+                        (dict(n_cover=1.5), r"n_cover=1.5: must be a whole number >= 0"),
+                        (dict(hidden=(64, 0)), r"hidden=\(64, 0\): must be a non-empty tuple"),
+                        (dict(epochs=0), r"epochs=0: must be None or a whole number >= 1")]:
+        with pytest.raises(ValueError, match=msg):
+            DeepKernelTuner(n_steps=1, **kwargs).fit(syn)
+    with pytest.raises(ValueError, match=r"prior_mix=2 \(a switch of .*\): must be a number in \[0, 1\]"):
+        ablations.variant(DeepKernelTuner, prior_mix=2)(n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match="has no parameter 'kappa'"):
+        DeepKernelTuner().set_params(kappa=1.0)
+    with pytest.raises(TypeError):
+        DeepKernelTuner(SEED_SPACE, None)      # keyword-only after the space
+
+
+def test_every_history_form_gives_the_same_answer(syn, tuner):
+    score = _scores(syn, "synth0")
+    hist = _run(tuner, score, 3, task="synth0")
+    want = tuner.ask(hist, task="synth0")
+    pairs = [(o.config, o.score) for o in hist]
+    dicts = [{"config": o.config, "score": o.score} for o in hist]
+    frame = pd.DataFrame([{**o.config, "score": o.score} for o in hist])
+    for form in (pairs, dicts, frame):
+        assert tuner.ask(form, task="synth0") == want
+    with pytest.raises(ValueError, match="history"):
+        tuner.ask([("not a config", 0.5)])
+
+
+def test_same_seed_same_tuner_and_another_seed_another(syn, tuner):
+    twin = DeepKernelTuner(n_steps=40, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    for k, v in tuner.params_.items():
+        np.testing.assert_array_equal(v, twin.params_[k])
+    other = DeepKernelTuner(n_steps=40, random_state=1).fit(syn, exclude_tasks=["synth0"])
+    assert not np.allclose(other.params_["fw0"], tuner.params_["fw0"])
+    score = _scores(syn, "synth0")
+    assert [o.config for o in _run(tuner, score, 5, "synth0")] == [o.config for o in _run(twin, score, 5, "synth0")]
+
+
+def test_never_repeats_and_a_failed_trial_counts_as_tried_not_as_data(syn, tuner):
+    score = _scores(syn, "synth2")
+    hist = _run(tuner, score, 12, task="synth2")
+    assert len({config_key(o.config) for o in hist}) == 12
+    first = tuner.ask([], task="synth2")
+    failed = [Observation(first, None, "failed")]
+    assert tuner.next_source(failed) == "prior"                # nothing scored yet: still the prior's turn
+    assert config_key(tuner.ask(failed, task="synth2")) != config_key(first)
+    mu_f, _ = tuner.predict(failed, [first])
+    mu_0, _ = tuner.predict([], [first])
+    np.testing.assert_allclose(mu_f, mu_0)                      # a failure is not an observation of the surface
+
+
+def test_the_prior_follows_meta_features_and_without_a_task_weighs_tasks_equally(syn, tuner):
+    "The prior's first pick, each task of the family held out in turn, against the best config on average."
+    prior, plain = [], []
+    for t in syn.tasks:
+        ts = normalised_tasks(syn)[t]
+        table = dict(zip(ts.keys, ts.y))
+        fitted = DeepKernelTuner(n_steps=1, random_state=0).fit(syn, exclude_tasks=[t])
+        prior.append(table[config_key(fitted.ask([], task=t))])
+        plain.append(table[config_key(fitted.ask([]))])          # an unknown task: every training task weighs the same
+        assert fitted.ask([], task=t) == fitted.ask([], task=syn.meta_features(t))   # an id or its meta-features
+    assert np.mean(prior) > np.mean(plain) + 0.2                  # the shift meta-feature moves the best config
+
+
+def test_task_ids_of_any_type_are_left_out_or_refused():
+    space = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.1)))
+    rows = []
+    configs = space.sample(30, seed=0)                 # every task on the same configs, as a tabular benchmark
+    for t in (3945, 3946, 3947, 3948):
+        for c in configs:
+            rows.append({"task": t, **c, "score": -abs(np.log10(c["lr"]) + 2 + (t - 3946) / 2)})
+    md = MetaDataset.from_frame(pd.DataFrame(rows), space=space)
+    t = DeepKernelTuner(space, n_steps=10, n_candidates=200, random_state=0)
+    for ids in ([3945], "3945", ["3945"]):
+        assert "3945" not in t.fit(md, exclude_tasks=ids).train_tasks_
+    with pytest.raises(ValueError, match="not tasks of this meta-dataset"):
+        t.fit(md, exclude_tasks=[9999])
+    # a continuous space whose tasks share configs: the prior's first pick is one of them, then GP candidates
+    t.fit(md, exclude_tasks=[3945])
+    assert t.mf_names_ == []
+    hist = [Observation(c := t.ask([]), 0.5)]
+    assert config_key(c) in {config_key(x) for x in configs}
+    assert t.next_source(hist) == "gp"
+    space.validate(t.ask(hist))
+    assert t.ask(hist) == t.ask(hist)
+
+
+def test_a_clone_shares_nothing_and_the_original_is_unchanged(syn, tuner):
+    before = {k: v.copy() for k, v in tuner.params_.items()}
+    ask_before = tuner.ask([], task="synth0")
+    twin = clone(tuner).set_params(random_state=1)
+    assert not hasattr(twin, "params_") and tuner.random_state == 0
+    twin.fit(syn, exclude_tasks=["synth0"])
+    _run(twin, _scores(syn, "synth0"), 4, "synth0")
+    for k, v in before.items():
+        np.testing.assert_array_equal(tuner.params_[k], v)
+    assert tuner.ask([], task="synth0") == ask_before
+    again = pickle.loads(pickle.dumps(tuner))
+    hist = _run(tuner, _scores(syn, "synth0"), 3, "synth0")
+    assert again.ask(hist, task="synth0") == tuner.ask(hist, task="synth0")
+
+
+def test_the_pooled_ablation_changes_only_its_switch(syn):
+    pooled = ablations.PooledKernel(n_steps=20, random_state=0)
+    assert pooled.get_params() == DeepKernelTuner(n_steps=20, random_state=0).get_params()
+    assert pooled.pooled and not DeepKernelTuner.pooled
+    pooled.fit(syn, exclude_tasks=["synth0"])
+    plain = DeepKernelTuner(n_steps=20, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    assert not np.allclose(pooled.params_["fw0"], plain.params_["fw0"])   # same seed, other batches
+
+
+def test_as_an_optuna_sampler(syn, tuner):
+    study = optuna.create_study(direction="maximize", sampler=TunerSampler(tuner, seed=0, task="synth0"))
+    table = TabularObjective(syn, "synth0")
+    study.optimize(lambda t: table(suggest_config(t, SEED_SPACE)).val_accuracy, n_trials=4)
+    hist = []
+    for t in study.trials:
+        assert t.params == tuner.ask(hist, task="synth0")
+        hist.append(Observation(t.params, t.value))
