@@ -27,7 +27,7 @@ from .tasks import base_dataset
 from .transfer import _union, check_training, greedy_portfolio, normalised_tasks
 from .tuners import SpaceExhausted, Tuner, as_history, scored
 
-# %% ../nbs/07b_dkgp.ipynb #782b23f2
+# %% ../nbs/07b_dkgp.ipynb #a9ad63e5
 DT = torch.float64
 
 
@@ -56,9 +56,13 @@ def mlp(params: dict, prefix: str, X):
 
 
 def rbf(A, B, ls):
-    "The unit-variance RBF kernel between feature rows A (..., n, f) and B (..., m, f) at lengthscale `ls`."
-    d2 = ((A[..., :, None, :] - B[..., None, :, :]) ** 2).sum(-1) / ls ** 2
-    return torch.exp(-0.5 * d2) if isinstance(d2, torch.Tensor) else np.exp(-0.5 * d2)
+    """The unit-variance RBF kernel between feature rows A (..., n, f) and B (..., m, f) at lengthscale `ls`; squared
+    distances as |a|^2 + |b|^2 - 2 a.b (a matrix product: fast, and cheap to differentiate)."""
+    if isinstance(A, torch.Tensor):
+        d2 = (A ** 2).sum(-1)[..., :, None] + (B ** 2).sum(-1)[..., None, :] - 2 * A @ B.transpose(-1, -2)
+        return torch.exp(-0.5 * d2.clamp_min(0) / ls ** 2)
+    d2 = (A ** 2).sum(-1)[..., :, None] + (B ** 2).sum(-1)[..., None, :] - 2 * A @ np.swapaxes(B, -1, -2)
+    return np.exp(-0.5 * np.maximum(d2, 0) / ls ** 2)
 
 
 def gp_hypers(params: dict) -> tuple:
@@ -289,7 +293,7 @@ def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history:
     key_of = lambda j: config_key(config_of(j)) if j < n else self.train_keys_[j - n]
     return config_of, key_of, np.concatenate([phi, phi_t]), np.concatenate([m, m_t])
 
-# %% ../nbs/07b_dkgp.ipynb #e547d283
+# %% ../nbs/07b_dkgp.ipynb #e1c81e83
 @patch
 def _affine(self: DeepKernelTuner, L: np.ndarray, m_h: np.ndarray, y: np.ndarray) -> tuple:
     """(a, b) with raw scores y = a + b g: a by generalised least squares (flat prior), b the MAP over a grid under
@@ -315,8 +319,7 @@ def _posterior(self: DeepKernelTuner, phi_h, m_h, y, phi_c, m_c) -> tuple:
     L = np.linalg.cholesky(os_ * rbf(phi_h, phi_h, ls) + (noise + 1e-6) * np.eye(len(y)))
     a, b = self._affine(L, m_h, y)
     g = np.maximum((y - a) / b, self.floor)
-    d2 = (phi_c ** 2).sum(1)[:, None] + (phi_h ** 2).sum(1)[None] - 2 * phi_c @ phi_h.T
-    Kc = os_ * np.exp(-0.5 * np.maximum(d2, 0) / ls ** 2).astype(float)   # (n_c, n): rbf, as a matrix product
+    Kc = os_ * rbf(phi_c, phi_h, ls).astype(float)                         # (n_c, n)
     mu = m_c + Kc @ cho_solve((L, True), g - m_h)
     V = solve_triangular(L, Kc.T, lower=True)
     return mu, np.sqrt(np.maximum(os_ - (V ** 2).sum(0), 1e-12)), float(g.max())
