@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablations import PooledKernel  # noqa: E402
 
-from metahpo_kit.benchmark import at_k, headline_tasks, paired, run_benchmark, summarize
+from metahpo_kit.benchmark import headline_tasks, paired_table, run_benchmark, seed_spread, summarize
 from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.metadata import load_mixed, load_shipped
@@ -134,35 +134,29 @@ def report(a):
           f"--methods {' '.join(order)} --out {a.csv}`, then `python bench/surrogate_bench.py report {a.csv}`.\n")
     print(f"{n_tasks} held-out tasks ({df.task.map(lambda t: t.split('@')[0]).nunique()} datasets), "
           f"{len(fixed['train'])} tasks in the meta-dataset (each held-out task's dataset left out of training), "
-          f"{len(fixed['too_flat'])} too flat and left out; seeds {sorted(df.seed.unique())}; every learned tuner "
+          f"{len(fixed['too_flat'])} too flat and left out; seeds {sorted(map(int, df.seed.unique()))}; every learned tuner "
           f"refitted per seed. Machine: the kit's 2-CPU development machine, no GPU, one torch thread, shared with "
           f"a meta-dataset build (fit times are busy-machine figures).\n")
-    s = summarize(df[df.method.isin(order)], ks=ks)
-    print("Mean normalised regret over held-out tasks (a task's value: mean over seeds); last columns: the mean at "
-          "k=3 of each meta-training seed's runs and its spread (max - min), the median fit seconds.\n")
+    s = summarize(df[df.method.isin(order)], ks=ks).pivot(index="method", columns="k", values="regret_mean")
+    spread = seed_spread(df[df.method.isin(order)], 3)
+    fit = df.groupby(["method", "task", "seed"])["fit_s"].first().groupby("method").median()
+    print("Mean normalised regret over held-out tasks (a task's value: mean over seeds); then the mean at k=3 of each "
+          "meta-training seed's runs and its spread (max - min), and the median fit seconds per run.\n")
     print("| method | " + " | ".join(f"k={k}" for k in ks) + " | k=3 per seed (spread) | fit s |")
     print("|---|" + "---:|" * (len(ks) + 2))
     for m in order:
-        row = s[s.method == m].set_index("k")["regret_mean"]
-        per_seed = at_k(df[df.method == m], 3).groupby("seed")["regret"].mean()
-        print(f"| {m} | " + " | ".join(f"{row.get(k, np.nan):.4f}" for k in ks) +
-              f" | {' / '.join(f'{v:.4f}' for v in per_seed)} ({per_seed.max() - per_seed.min():.4f}) | "
-              f"{df[df.method == m].groupby(['task', 'seed'])['fit_s'].first().median():.1f} |")
+        seeds = spread.loc[m].drop("spread")
+        print(f"| {m} | " + " | ".join(f"{s.loc[m, k]:.4f}" for k in ks) +
+              f" | {' / '.join(f'{v:.4f}' for v in seeds)} ({spread.loc[m, 'spread']:.4f}) | {fit[m]:.1f} |")
     for base in ("portfolio", "similarity", "pooled_alone"):
         if base not in order:
             continue
         print(f"\nPaired against **{base}**, per dataset (a dataset's held-out variants averaged; wins/ties/losses "
-              f"of the row's method, tie |diff| <= 0.01; Δ: mean difference; p: two-sided Wilcoxon signed-rank):\n")
-        print("| method | " + " | ".join(f"k={k}" for k in ks) + " |")
-        print("|---|" + "---|" * len(ks))
-        for m in order:
-            if m == base or m == "random":
-                continue
-            cells = []
-            for k in ks:
-                r = paired(df, m, base, k)
-                cells.append(f"{r['wins']}/{r['ties']}/{r['losses']} (Δ {r['mean_diff']:+.4f}, p {r['p_wilcoxon']:.2g})")
-            print(f"| {m} | " + " | ".join(cells) + " |")
+              f"of the row's method, tie |diff| <= 0.01; p: two-sided Wilcoxon signed-rank):\n")
+        t = paired_table(df, base, [m for m in order if m != "random"], ks)
+        print("| method | " + " | ".join(t.columns) + " |\n|---|" + "---|" * len(t.columns))
+        for m, row in t.iterrows():
+            print(f"| {m} | " + " | ".join(row) + " |")
 
 
 def timing(a):

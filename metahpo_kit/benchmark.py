@@ -7,7 +7,8 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/benchmark.html.md"""
 # %% auto #0
 __all__ = ['MAX_SKIPS', 'PAIRED_BY', 'default_methods', 'simulate', 'propose_recorded', 'run_seed_for', 'seeded_fit',
            'headline_tasks', 'run_benchmark', 'add_regret', 'at_k', 'summarize', 'signed_rank_p', 'per_unit', 'paired',
-           'time_to_within', 'resources', 'markdown_table', 'plot_regret', 'plot_ranks', 'plot_per_task']
+           'time_to_within', 'resources', 'paired_table', 'seed_spread', 'markdown_table', 'plot_regret', 'plot_ranks',
+           'plot_per_task']
 
 # %% ../nbs/08_benchmark.ipynb #2aab970c
 import copy
@@ -363,6 +364,27 @@ def resources(df: pd.DataFrame) -> pd.DataFrame:
     return runs.groupby("method", sort=False).agg(run_seconds_median=("seconds", "median"),
                                                   total_seconds=("seconds", "sum"),
                                                   peak_rss_mb=("peak_rss_mb", "max")).reset_index()
+
+# %% ../nbs/08_benchmark.ipynb #8e018eed
+def paired_table(df: pd.DataFrame,            # benchmark rows
+                 against: str,                # the method every other is compared with
+                 methods=None,                # the rows (None: every other method in `df`)
+                 ks=(1, 3, 5, 10, 20),        # the columns
+                 tie: float = 0.01,           # a difference within `tie` is a tie
+                 by: str = "dataset",         # the unit of `paired`
+                ) -> pd.DataFrame:
+    "Methods by k: `paired` against `against` as 'wins/ties/losses (p)', the method's wins first."
+    methods = [m for m in (methods or df["method"].unique()) if m != against]
+    cell = lambda r: f"{r['wins']}/{r['ties']}/{r['losses']} (p {r['p_wilcoxon']:.2g})"
+    return pd.DataFrame({f"k={k}": [cell(paired(df, m, against, k, tie=tie, by=by)) for m in methods] for k in ks},
+                        index=pd.Index(methods, name=f"vs {against}"))
+
+
+def seed_spread(df: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+    """Per method: the mean regret over tasks after k trials of each seed's runs, and their spread (max - min). With
+    learned tuners refitted per seed (`run_benchmark(fit_per_seed=True)`), it is the variance meta-training adds."""
+    per_seed = at_k(df, k).groupby(["method", "seed"], sort=False)["regret"].mean().unstack()
+    return per_seed.assign(spread=per_seed.max(axis=1) - per_seed.min(axis=1))
 
 # %% ../nbs/08_benchmark.ipynb #267a8ef5
 def markdown_table(summary: pd.DataFrame, ks=(1, 5, 10), metric: str = "regret") -> str:
