@@ -102,10 +102,13 @@ def benchmark_data(benchmark: str = "grid",   # one of BENCHMARKS
 
 def benchmark_methods(md: MetaDataset,         # the meta-dataset of the benchmark
                       maml_steps: int = 300,   # MAML's outer steps
+                      dkgp_steps: int = 300,   # the deep-kernel GP's steps of meta-training
                      ) -> dict:
-    "name -> unfitted tuner: `default_methods` and MAML, on the meta-dataset's space."
+    "name -> unfitted tuner: `default_methods`, MAML and the deep-kernel GP, on the meta-dataset's space."
+    from metahpo_kit.dkgp import DeepKernelTuner
     from metahpo_kit.maml import MAMLTuner
-    methods = {**default_methods(md.space), "maml": MAMLTuner(md.space, n_steps=maml_steps)}
+    methods = {**default_methods(md.space), "maml": MAMLTuner(md.space, n_steps=maml_steps),
+               "dkgp": DeepKernelTuner(md.space, n_steps=dkgp_steps)}
     if md.space == MIXED_SPACE:
         methods["manual"] = ManualTuner(md.space, configs=MIXED_MANUAL)
     return methods
@@ -148,7 +151,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     seeds = tuple(range(3 if args.quick else args.seeds))
     n_trials = min(args.trials, 20) if args.quick else args.trials
     maml_steps = args.maml_steps or (100 if args.quick else 300)
-    methods = benchmark_methods(md, maml_steps)
+    methods = benchmark_methods(md, maml_steps, args.dkgp_steps)
     if args.methods:
         unknown = [m for m in args.methods if m not in methods]
         if unknown:
@@ -245,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=5, help="runs per (method, task)")
     p.add_argument("--maml-steps", type=int, default=None,
                    help="MAML's outer steps of meta-training per held-out task (default 300; 100 with --quick)")
+    p.add_argument("--dkgp-steps", type=int, default=300,
+                   help="the deep-kernel GP's steps of meta-training per held-out task and seed")
     p.add_argument("--out", default="benchmark_results", help="folder for the CSV files and the plot")
     p.set_defaults(func=cmd_benchmark)
     return parser

@@ -76,10 +76,10 @@ def test_benchmark_command_on_a_given_metadataset(tmp_path):
     f = tmp_path / "md.parquet"
     synthetic_metadataset(n_tasks=4, seed=0).save(f)
     out = subprocess.run(METAHPO + ["benchmark", "--quick", "--metadata", str(f), "--trials", "5", "--epochs", "1",
-                                    "--maml-steps", "20", "--out", str(tmp_path / "res")],
+                                    "--maml-steps", "20", "--dkgp-steps", "20", "--out", str(tmp_path / "res")],
                          capture_output=True, text=True, timeout=600, env={**os.environ, "METAHPO_THREADS": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert all(f"| {m} |" in out.stdout for m in ("manual", "random", "tpe", "portfolio", "similarity", "maml"))
+    assert all(f"| {m} |" in out.stdout for m in ("manual", "random", "tpe", "portfolio", "similarity", "maml", "dkgp"))
     assert "paired vs random per dataset (a dataset's variants averaged; wins/ties/losses, tie = 0.01):" in out.stdout
     for name in ("benchmark_rows.csv", "benchmark_summary.csv", "benchmark_regret.png"):
         assert (tmp_path / "res" / name).stat().st_size > 0
