@@ -15,7 +15,7 @@ SMALL = {
     "03_image.ipynb": {"N_TRIALS": 2, "MAX_TRAIN": 600, "CIFAR_MAX_TRAIN": 200, "RESNET_SECONDS": 5},
     "04_text.ipynb": {"N_TRIALS": 2, "EPOCHS": 1, "MAX_TRAIN": 400, "MAX_TEST": 200, "MAX_LENGTH": 32},
     "02_maml.ipynb": {"N_STEPS": 30, "N_TRIALS": 5, "N_SEEDS": 2},
-    "05_benchmark.ipynb": {"N_TRIALS": 5, "N_SEEDS": 2, "MAX_TASKS": 3, "MAML_STEPS": 10},
+    "05_benchmark.ipynb": {"N_TRIALS": 5, "N_SEEDS": 2, "MAX_TASKS": 3, "MAML_STEPS": 10, "DKGP_STEPS": 10},
 }
 
 
@@ -50,7 +50,7 @@ def test_tutorial_runs_in_a_kernel(name, tmp_path, data_dir, monkeypatch):
 # `mnist@arch=mlp,...` when `mnist_5k` is held out: the same digits. The hold-out must be `md.same_dataset(task)`.
 HELD_OUT_PARAMS = ("TASK", "TASKS", "HELD_OUT")
 ID_SPLIT = re.compile(r"""\.(r?split|r?partition)\(\s*['"]@['"]""")
-FITS_TRANSFER = re.compile(r"\b(PortfolioTuner|SimilarityTuner|MAMLTuner)\b")
+FITS_TRANSFER = re.compile(r"\b(PortfolioTuner|SimilarityTuner|MAMLTuner|DeepKernelTuner)\b")
 
 # Installed in every tutorial's kernel (an IPython startup file) by the kernel test above: each fit of a transfer
 # tuner logs the tasks it leaves out (of the shipped meta-dataset, when it is trained on a part of it) and the
@@ -60,7 +60,7 @@ def _install_leak_guard(log):
     "Wrap the transfer tuners' `fit` to log, for each fit, the tasks held out and any leaked training task."
     import json
 
-    from metahpo_kit import maml, transfer
+    from metahpo_kit import dkgp, maml, transfer
     from metahpo_kit.metadata import MetaDataset, load_shipped
     from metahpo_kit.tasks import base_dataset
 
@@ -87,7 +87,7 @@ def _install_leak_guard(log):
 
         cls.fit = fit_guarded
 
-    for cls in (transfer.PortfolioTuner, transfer.SimilarityTuner, maml.MAMLTuner):
+    for cls in (transfer.PortfolioTuner, transfer.SimilarityTuner, maml.MAMLTuner, dkgp.DeepKernelTuner):
         guard(cls)
 
     def uninstall():
