@@ -14,7 +14,7 @@ SMALL = {
     "01_tabular.ipynb": {"N_TRIALS": 3, "TASKS": ["titanic", "adult"], "MAX_TRAIN": 1500},
     "03_image.ipynb": {"N_TRIALS": 2, "MAX_TRAIN": 600, "CIFAR_MAX_TRAIN": 200, "RESNET_SECONDS": 5},
     "04_text.ipynb": {"N_TRIALS": 2, "EPOCHS": 1, "MAX_TRAIN": 400, "MAX_TEST": 200, "MAX_LENGTH": 32},
-    "02_maml.ipynb": {"N_STEPS": 30, "N_TRIALS": 5, "N_SEEDS": 2},
+    "02_maml.ipynb": {"N_STEPS": 30, "N_TRIALS": 5, "N_SEEDS": 2, "DKGP_STEPS": 20},
     "05_benchmark.ipynb": {"N_TRIALS": 5, "N_SEEDS": 2, "MAX_TASKS": 3, "MAML_STEPS": 10, "DKGP_STEPS": 10},
 }
 
