@@ -1,11 +1,12 @@
-"""The MAML tuner's ablations: each a small subclass of `MAMLTuner` that changes some of its switches.
+"""The learned tuners' ablations: each a small subclass of `MAMLTuner` or `DeepKernelTuner` that changes some switches.
 
 The switches (`MAMLTuner.switches`: first or second order, learned inner rates, the share of episodes without
 adaptation, episode sizes, the outer optimiser's rate, the prior's bandwidth and mixture, adaptation in `ask`) are
 class attributes holding the shipped values, not constructor arguments: the constructor keeps what a user tunes. A
 study of one switch subclasses the tuner here, and `clone` (which keeps the class) lets the benchmark refit it per
 held-out task and seed as it does the shipped tuner. `variant(**switches)` builds one on the fly (for
-`bench/maml_bench.py --maml first_order=False`).
+`bench/maml_bench.py --maml first_order=False`; `variant(DeepKernelTuner, pooled=True)` for the deep-kernel GP).
+`PooledKernel` is the deep-kernel GP's multi-task ablation (`bench/surrogate_bench.py` runs it as `pooled_alone`).
 
     from bench.ablations import SecondOrder
     SecondOrder(md.space, epochs=2, random_state=0).fit(md, exclude_tasks=md.same_dataset(task))
