@@ -7,10 +7,11 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/dkgp.html.md"""
 # %% auto #0
 __all__ = ['DT', 'init_mlp', 'mlp', 'rbf', 'gp_hypers', 'gp_nll', 'expected_improvement', 'DeepKernelTuner']
 
-# %% ../nbs/07b_dkgp.ipynb #a277aacd
+# %% ../nbs/07b_dkgp.ipynb #c6db14f5
 import json
 import math
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -179,7 +180,7 @@ class DeepKernelTuner(Tuner):
         "The next config for `task` given `history` (`_next`, defined below)."
         return self._next(history, task=task)
 
-# %% ../nbs/07b_dkgp.ipynb #8e64ccd6
+# %% ../nbs/07b_dkgp.ipynb #ad0b16a0
 def _scale(y: np.ndarray, floor: float) -> np.ndarray:
     "A task's meta-training targets from its min-max normalised scores: 0 at its median config, 1 at its best, floored."
     med = np.median(y)
@@ -212,6 +213,10 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
     keys, Xu, S = _union(tasks)
     self.train_keys_, self.train_X_ = keys, Xu
     self.prior_Y_ = S                                           # (tasks, union configs), NaN where not recorded
+    self.prior_usable_ = bool(((~np.isnan(S)).sum(0) >= 2).any())
+    if self.zero_shot == "prior" and not self.prior_usable_:
+        warnings.warn("DeepKernelTuner: no two training tasks share a config, so the meta-feature prior cannot rank "
+                      "configs; the first pick is the GP's prior mean (as zero_shot='mean')", stacklevel=2)
     self.prior_Z_ = (M - self.mf_mean_) / self.mf_scale_
     if self.bandwidth is not None:
         self.bandwidth_, self.bandwidth_regret_ = float(self.bandwidth), {}
@@ -350,12 +355,13 @@ def predict(self: DeepKernelTuner, history=(),   # observations of the task (onl
     phi_h, m_h = self._features(Xh)
     return self._posterior(phi_h, m_h, y, phi_c, m_c)[:2]
 
-# %% ../nbs/07b_dkgp.ipynb #e4fea549
+# %% ../nbs/07b_dkgp.ipynb #441b9f4e
 @patch
 def next_source(self: DeepKernelTuner, history=()) -> str:
-    "What chooses the next config: 'prior' (the meta-feature prior), 'cover' (its portfolio) or 'gp' (the surrogate)."
+    """What chooses the next config: 'prior' (the meta-feature prior), 'cover' (its portfolio) or 'gp' (the surrogate:
+    its prior mean before any score, then the posterior). The prior needs training tasks that share configs."""
     n_ok = sum(scored(o) for o in as_history(history, self.space))
-    if self.zero_shot == "prior" and n_ok <= self.n_cover:
+    if self.zero_shot == "prior" and self.prior_usable_ and n_ok <= self.n_cover:
         return "prior" if n_ok == 0 else "cover"
     return "gp"
 

@@ -180,3 +180,20 @@ def test_as_an_optuna_sampler(syn, tuner):
     for t in study.trials:
         assert t.params == tuner.ask(hist, task="synth0")
         hist.append(Observation(t.params, t.value))
+
+
+def test_without_shared_configs_the_prior_says_so_once_and_the_gp_picks_first():
+    space = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.1)))
+    rows = []
+    for t in range(4):                                   # each task its own configs: nothing shared
+        for c in space.sample(30, seed=10 + t):
+            rows.append({"task": f"t{t}", **c, "score": -abs(np.log10(c["lr"]) + 2)})
+    md = MetaDataset.from_frame(pd.DataFrame(rows), space=space)
+    with pytest.warns(UserWarning, match="no two training tasks share a config"):
+        t = DeepKernelTuner(space, n_steps=10, n_candidates=100, random_state=0).fit(md, exclude_tasks=["t0"])
+    assert not t.prior_usable_ and t.next_source([]) == "gp"
+    assert t.ask([]) == clone(t, zero_shot="mean").fit(md, exclude_tasks=["t0"]).ask([])
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # zero_shot="mean" has nothing to warn about
+        DeepKernelTuner(space, n_steps=1, zero_shot="mean").fit(md, exclude_tasks=["t0"])
