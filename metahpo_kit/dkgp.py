@@ -92,7 +92,7 @@ def expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndar
     z = (mu - best) / sd
     return (mu - best) * ndtr(z) + sd * np.exp(-0.5 * z ** 2) / math.sqrt(2 * math.pi)
 
-# %% ../nbs/07b_dkgp.ipynb #14fa6bc8
+# %% ../nbs/07b_dkgp.ipynb #64c42b89
 class DeepKernelTuner(Tuner):
     "A meta-learned deep-kernel GP (FSBO) after the meta-feature prior's first pick, adapted by exact GP inference."
     name = "dkgp"
@@ -115,9 +115,10 @@ class DeepKernelTuner(Tuner):
                  zero_shot: str = "prior",    # first pick: "prior" (meta-feature kernel prior) or "mean" (the GP's
                                               # meta-learned prior mean: the meta-learned path alone)
                  n_cover: int = 0,            # with zero_shot="prior": picks 2..n_cover+1 from the prior's portfolio
-                 acquisition: str = "ucb",    # "ucb", "ei" or "mean" (the posterior mean)
-                 beta: float = 0.5,           # UCB's weight on the posterior sd
-                 n_candidates: int = 2000,    # random candidates on spaces that are not a grid
+                 acquisition: str = "ei",     # "ei" (expected improvement), "ucb" or "mean" (the posterior mean)
+                 beta: float = 0.5,           # with acquisition="ucb": the weight on the posterior sd
+                 n_candidates: int = 2000,    # random candidates on spaces that are not a grid (0: only the training
+                                              # tasks' configs)
                  random_state: int | None = None):
         self.space = space
         self.epochs = epochs
@@ -153,7 +154,7 @@ class DeepKernelTuner(Tuner):
                  "n_cover": (lambda v: whole(v, 0), "a whole number >= 0"),
                  "acquisition": (lambda v: v in ("ucb", "ei", "mean"), "one of ['ucb', 'ei', 'mean']"),
                  "beta": (lambda v: real(v) and v >= 0, "a finite number >= 0"),
-                 "n_candidates": (lambda v: whole(v, 1), "a whole number >= 1"),
+                 "n_candidates": (lambda v: whole(v, 0), "a whole number >= 0"),
                  "random_state": (lambda v: v is None or whole(v, 0), "None or a whole number >= 0"),
                  "pooled": (lambda v: isinstance(v, bool), "True or False"),
                  "floor": (lambda v: real(v) and v < 0, "a finite number < 0"),
@@ -261,7 +262,7 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
     self.fit_seconds_ = time.perf_counter() - t0
     return self
 
-# %% ../nbs/07b_dkgp.ipynb #ef5046ad
+# %% ../nbs/07b_dkgp.ipynb #9cbd0da4
 @patch
 def _features(self: DeepKernelTuner, X: np.ndarray) -> tuple:
     "(features (n, F), prior mean (n,)) of encoded configs X (n, d), in float32 (fast; the GP algebra is float64)."
@@ -278,7 +279,8 @@ def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history:
     """(config_of, key_of, features, prior mean) of what `ask` ranks; `config_of(j)` and `key_of(j)` give candidate j.
     On finite spaces of up to `GRID_LIMIT` configs: the grid (built once). Else: `n_candidates` random points (seeded
     by the history's length), local moves around the best three observed (as `MAMLTuner`) and every training config
-    (so a config that did well elsewhere is always a candidate); a random point is decoded only when chosen."""
+    (so a config that did well elsewhere is always a candidate); a random point is decoded only when chosen. With
+    `n_candidates=0`, only the training configs: a pool, as tabular benchmarks evaluate every task on one."""
     if self.space.is_finite and self.space.size <= GRID_LIMIT:
         if self._cand is None:
             grid = self.space.grid()
@@ -289,7 +291,7 @@ def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history:
         self._train_features = ([json.loads(k) for k in self.train_keys_], *self._features(self.train_X_))
     rng = np.random.default_rng(seed_for(self.random_state, 5, n_history))
     X = random_encoded(self.space, self.n_candidates, rng)
-    if len(y):
+    if len(y) and self.n_candidates:
         X = np.concatenate([X, local_moves(self.space, Xh[np.argsort(-y)[:3]], 100, rng)])
     phi, m = self._features(X)
     train, phi_t, m_t = self._train_features
