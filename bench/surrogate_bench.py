@@ -70,12 +70,18 @@ def methods(space, epochs: int) -> dict:
     return {
         "dkgp": lambda: SharedDKGP(space, epochs=epochs),
         "dkgp_ucb": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb"),
+        "dkgp_random": lambda: SharedDKGP(space, epochs=epochs, n_candidates=2000),
+        "dkgp_ucb_random": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb", n_candidates=2000),
         "dkgp_alone": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean"),
         "dkgp_alone_ucb": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", acquisition="ucb"),
-        "dkgp_pool": lambda: SharedDKGP(space, epochs=epochs, n_candidates=0),
-        "dkgp_alone_pool": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", n_candidates=0),
+        "dkgp_alone_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", n_candidates=2000),
+        "dkgp_alone_ucb_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", acquisition="ucb",
+                                                    n_candidates=2000),
         "pooled_alone": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean"),
         "pooled_alone_ucb": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", acquisition="ucb"),
+        "pooled_alone_random": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", n_candidates=2000),
+        "pooled_alone_ucb_random": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", acquisition="ucb",
+                                                        n_candidates=2000),
         "portfolio": lambda: PortfolioTuner(space, epochs=epochs),
         "similarity": lambda: SimilarityTuner(space, epochs=epochs),
         "maml": lambda: MAMLTuner(space, epochs=epochs),
@@ -167,6 +173,28 @@ def report(a):
             print(f"| {m} | " + " | ".join(row) + " |")
 
 
+def summary(a):
+    "The README's tables: every benchmark's mean regret, and the default tuner paired with each baseline."
+    ks = (1, 3, 5, 10, 20)
+    runs = {name: pd.read_csv(Path(a.results) / f"surrogate_{name}.csv") for name in ("grid_e2", "grid_e10", "mixed_e2")}
+    print("| benchmark | method | " + " | ".join(f"k={k}" for k in ks) + " | k=3 seed spread |")
+    print("|---|---|" + "---:|" * (len(ks) + 1))
+    for name, df in runs.items():
+        show = [m for m in ("dkgp", "dkgp_alone", "pooled_alone", "portfolio", "similarity") if m in set(df.method)]
+        s = summarize(df[df.method.isin(show)], ks=ks).pivot(index="method", columns="k", values="regret_mean")
+        spread = seed_spread(df[df.method.isin(show)], 3)["spread"]
+        for m in show:
+            print(f"| {name} ({df.task.nunique()} tasks) | {m} | " + " | ".join(f"{s.loc[m, k]:.3f}" for k in ks)
+                  + f" | {spread[m]:.4f} |")
+    print("\n| benchmark | pair | " + " | ".join(f"k={k}" for k in ks) + " |")
+    print("|---|---|" + "---|" * len(ks))
+    for name, df in runs.items():
+        for a_, b_ in (("dkgp", "portfolio"), ("dkgp", "similarity"), ("dkgp_alone", "portfolio"),
+                       ("dkgp_alone", "pooled_alone")):
+            row = paired_table(df, b_, [a_], ks).iloc[0]
+            print(f"| {name} | {a_} vs {b_} | " + " | ".join(row) + " |")
+
+
 def timing(a):
     """Fit seconds per held-out task, and `ask`'s median milliseconds with 50 observations on the grid and over 2,000
     random candidates (plus the training configs) on the mixed space; the machine's load is printed beside them."""
@@ -216,8 +244,10 @@ def main():
     p = sub.add_parser("report")
     p.add_argument("csv")
     sub.add_parser("timing")
+    q = sub.add_parser("summary")
+    q.add_argument("--results", default=str(Path(__file__).resolve().parent / "results"))
     a = ap.parse_args()
-    {"run": run, "report": report, "timing": timing}[a.cmd](a)
+    {"run": run, "report": report, "timing": timing, "summary": summary}[a.cmd](a)
 
 
 if __name__ == "__main__":

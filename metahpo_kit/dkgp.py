@@ -92,7 +92,7 @@ def expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndar
     z = (mu - best) / sd
     return (mu - best) * ndtr(z) + sd * np.exp(-0.5 * z ** 2) / math.sqrt(2 * math.pi)
 
-# %% ../nbs/07b_dkgp.ipynb #64c42b89
+# %% ../nbs/07b_dkgp.ipynb #9c058af7
 class DeepKernelTuner(Tuner):
     "A meta-learned deep-kernel GP (FSBO) after the meta-feature prior's first pick, adapted by exact GP inference."
     name = "dkgp"
@@ -117,8 +117,8 @@ class DeepKernelTuner(Tuner):
                  n_cover: int = 0,            # with zero_shot="prior": picks 2..n_cover+1 from the prior's portfolio
                  acquisition: str = "ei",     # "ei" (expected improvement), "ucb" or "mean" (the posterior mean)
                  beta: float = 0.5,           # with acquisition="ucb": the weight on the posterior sd
-                 n_candidates: int = 2000,    # random candidates on spaces that are not a grid (0: only the training
-                                              # tasks' configs)
+                 n_candidates: int | None = None,  # random candidates on spaces that are not a grid; None: none when
+                                              # the training tasks share configs (rank that pool), else 2000
                  random_state: int | None = None):
         self.space = space
         self.epochs = epochs
@@ -154,7 +154,7 @@ class DeepKernelTuner(Tuner):
                  "n_cover": (lambda v: whole(v, 0), "a whole number >= 0"),
                  "acquisition": (lambda v: v in ("ucb", "ei", "mean"), "one of ['ucb', 'ei', 'mean']"),
                  "beta": (lambda v: real(v) and v >= 0, "a finite number >= 0"),
-                 "n_candidates": (lambda v: whole(v, 0), "a whole number >= 0"),
+                 "n_candidates": (lambda v: v is None or whole(v, 0), "None or a whole number >= 0"),
                  "random_state": (lambda v: v is None or whole(v, 0), "None or a whole number >= 0"),
                  "pooled": (lambda v: isinstance(v, bool), "True or False"),
                  "floor": (lambda v: real(v) and v < 0, "a finite number < 0"),
@@ -262,7 +262,7 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
     self.fit_seconds_ = time.perf_counter() - t0
     return self
 
-# %% ../nbs/07b_dkgp.ipynb #9cbd0da4
+# %% ../nbs/07b_dkgp.ipynb #f9faeb2e
 @patch
 def _features(self: DeepKernelTuner, X: np.ndarray) -> tuple:
     "(features (n, F), prior mean (n,)) of encoded configs X (n, d), in float32 (fast; the GP algebra is float64)."
@@ -275,12 +275,13 @@ def _features(self: DeepKernelTuner, X: np.ndarray) -> tuple:
 
 
 @patch
-def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history: int) -> tuple:
+def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history: int, n_random: int) -> tuple:
     """(config_of, key_of, features, prior mean) of what `ask` ranks; `config_of(j)` and `key_of(j)` give candidate j.
-    On finite spaces of up to `GRID_LIMIT` configs: the grid (built once). Else: `n_candidates` random points (seeded
-    by the history's length), local moves around the best three observed (as `MAMLTuner`) and every training config
-    (so a config that did well elsewhere is always a candidate); a random point is decoded only when chosen. With
-    `n_candidates=0`, only the training configs: a pool, as tabular benchmarks evaluate every task on one."""
+    On finite spaces of up to `GRID_LIMIT` configs: the grid (built once). Else: every training config (so a config
+    that did well elsewhere is always a candidate) and, if `n_random`, as many random points (seeded by the history's
+    length) and local moves around the best three observed (as `MAMLTuner`); a random point is decoded only when
+    chosen. With `n_random=0` the training configs alone: the pool that tabular benchmarks and the kit's own sampled
+    meta-datasets evaluate every task on."""
     if self.space.is_finite and self.space.size <= GRID_LIMIT:
         if self._cand is None:
             grid = self.space.grid()
@@ -290,8 +291,8 @@ def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history:
     if self._train_features is None:
         self._train_features = ([json.loads(k) for k in self.train_keys_], *self._features(self.train_X_))
     rng = np.random.default_rng(seed_for(self.random_state, 5, n_history))
-    X = random_encoded(self.space, self.n_candidates, rng)
-    if len(y) and self.n_candidates:
+    X = random_encoded(self.space, n_random, rng)
+    if len(y) and n_random:
         X = np.concatenate([X, local_moves(self.space, Xh[np.argsort(-y)[:3]], 100, rng)])
     phi, m = self._features(X)
     train, phi_t, m_t = self._train_features
@@ -300,7 +301,15 @@ def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history:
     key_of = lambda j: config_key(config_of(j)) if j < n else self.train_keys_[j - n]
     return config_of, key_of, np.concatenate([phi, phi_t]), np.concatenate([m, m_t])
 
-# %% ../nbs/07b_dkgp.ipynb #e1c81e83
+# %% ../nbs/07b_dkgp.ipynb #5989bdfd
+@patch
+def _n_random(self: DeepKernelTuner) -> int:
+    "Random candidates on a space that is not a grid: `n_candidates`, or by default none when the training tasks share configs."
+    if self.n_candidates is not None:
+        return self.n_candidates
+    return 0 if self.prior_usable_ else 2000
+
+
 @patch
 def _affine(self: DeepKernelTuner, L: np.ndarray, m_h: np.ndarray, y: np.ndarray) -> tuple:
     """(a, b) with raw scores y = a + b g: a by generalised least squares (flat prior), b the MAP over a grid under
@@ -349,7 +358,7 @@ def predict(self: DeepKernelTuner, history=(),   # observations of the task (onl
         raise ValueError("DeepKernelTuner is not fitted: call fit(metadataset) first")
     _, Xh, y = self._observed(as_history(history, self.space))
     if configs is None:
-        _, _, phi_c, m_c = self._candidates(Xh, y, len(history))
+        _, _, phi_c, m_c = self._candidates(Xh, y, len(history), self._n_random())
     else:
         phi_c, m_c = self._features(self.space.encode_many([self.space.validate(c) for c in configs]))
     if not len(y):
@@ -357,7 +366,7 @@ def predict(self: DeepKernelTuner, history=(),   # observations of the task (onl
     phi_h, m_h = self._features(Xh)
     return self._posterior(phi_h, m_h, y, phi_c, m_c)[:2]
 
-# %% ../nbs/07b_dkgp.ipynb #441b9f4e
+# %% ../nbs/07b_dkgp.ipynb #7f51f960
 @patch
 def next_source(self: DeepKernelTuner, history=()) -> str:
     """What chooses the next config: 'prior' (the meta-feature prior), 'cover' (its portfolio) or 'gp' (the surrogate:
@@ -399,15 +408,18 @@ def _next(self: DeepKernelTuner, history=(), task=None) -> dict:
         pick = self._prior_pick(tried, len(y), task)
         if pick is not None:
             return pick
-    config_of, key_of, phi_c, m_c = self._candidates(Xh, y, len(history))
-    if not len(y):
-        score = m_c
-    else:
-        phi_h, m_h = self._features(Xh)
-        mu, sd, best = self._posterior(phi_h, m_h, y, phi_c, m_c)
-        score = {"ucb": lambda: mu + self.beta * sd, "ei": lambda: expected_improvement(mu, sd, best),
-                 "mean": lambda: mu}[self.acquisition]()
-    for j in np.argsort(-score, kind="stable"):
-        if key_of(j) not in tried:
-            return config_of(j)
+    n_random = self._n_random()
+    # the pool alone first; once every pool config is tried, random candidates as well (the default only)
+    for n in ((n_random, 2000) if n_random == 0 and self.n_candidates is None else (n_random,)):
+        config_of, key_of, phi_c, m_c = self._candidates(Xh, y, len(history), n)
+        if not len(y):
+            score = m_c
+        else:
+            phi_h, m_h = self._features(Xh)
+            mu, sd, best = self._posterior(phi_h, m_h, y, phi_c, m_c)
+            score = {"ucb": lambda: mu + self.beta * sd, "ei": lambda: expected_improvement(mu, sd, best),
+                     "mean": lambda: mu}[self.acquisition]()
+        for j in np.argsort(-score, kind="stable"):
+            if key_of(j) not in tried:
+                return config_of(j)
     raise SpaceExhausted(f"every one of the {len(score)} candidates has been tried")

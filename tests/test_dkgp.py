@@ -197,3 +197,20 @@ def test_without_shared_configs_the_prior_says_so_once_and_the_gp_picks_first():
     with warnings.catch_warnings():
         warnings.simplefilter("error")                   # zero_shot="mean" has nothing to warn about
         DeepKernelTuner(space, n_steps=1, zero_shot="mean").fit(md, exclude_tasks=["t0"])
+
+
+def test_on_a_shared_pool_the_default_ranks_the_pool_then_goes_beyond_it():
+    space = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.1)))
+    pool = space.sample(8, seed=0)
+    rows = [{"task": f"t{t}", **c, "score": -abs(np.log10(c["lr"]) + 1 + t / 3)} for t in range(4) for c in pool]
+    md = MetaDataset.from_frame(pd.DataFrame(rows), space=space)
+    t = DeepKernelTuner(space, n_steps=10, random_state=0).fit(md, exclude_tasks=["t0"])
+    keys = {config_key(c) for c in pool}
+    hist = []
+    for _ in range(10):
+        c = t.ask(hist)
+        hist.append(Observation(c, -abs(np.log10(c["lr"]) + 1)))
+    assert [config_key(o.config) in keys for o in hist] == [True] * 8 + [False] * 2
+    wide = clone(t, n_candidates=50).fit(md, exclude_tasks=["t0"])
+    first = _run(wide, lambda c: -abs(np.log10(c["lr"]) + 1), 4)
+    assert any(config_key(o.config) not in keys for o in first)   # random candidates from the start
