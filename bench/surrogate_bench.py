@@ -38,7 +38,7 @@ from metahpo_kit.metadata import load_mixed, load_shipped
 from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner
 from metahpo_kit.tuners import RandomTuner
 
-ASK_ONLY = ("zero_shot", "n_cover", "acquisition", "beta", "n_candidates")
+ASK_ONLY = ("zero_shot", "n_cover", "acquisition", "beta", "n_candidates", "task_mean")
 _FITS = {}
 
 
@@ -70,6 +70,7 @@ def methods(space, epochs: int) -> dict:
     return {
         "dkgp": lambda: SharedDKGP(space, epochs=epochs),
         "dkgp_ucb": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb"),
+        "dkgp_tm": lambda: SharedDKGP(space, epochs=epochs, task_mean=True),
         "dkgp_random": lambda: SharedDKGP(space, epochs=epochs, n_candidates=2000),
         "dkgp_ucb_random": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb", n_candidates=2000),
         "dkgp_alone": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean"),
