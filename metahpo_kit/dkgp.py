@@ -92,7 +92,7 @@ def expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndar
     z = (mu - best) / sd
     return (mu - best) * ndtr(z) + sd * np.exp(-0.5 * z ** 2) / math.sqrt(2 * math.pi)
 
-# %% ../nbs/07b_dkgp.ipynb #9223cdfe
+# %% ../nbs/07b_dkgp.ipynb #9c058af7
 class DeepKernelTuner(Tuner):
     "A meta-learned deep-kernel GP (FSBO) after the meta-feature prior's first pick, adapted by exact GP inference."
     name = "dkgp"
@@ -119,8 +119,6 @@ class DeepKernelTuner(Tuner):
                  beta: float = 0.5,           # with acquisition="ucb": the weight on the posterior sd
                  n_candidates: int | None = None,  # random candidates on spaces that are not a grid; None: none when
                                               # the training tasks share configs (rank that pool), else 2000
-                 task_mean: bool = False,     # the GP's prior mean at the training configs: the meta-feature prior's
-                                              # weighted mean of the training tasks' scores (else the learned m(x))
                  random_state: int | None = None):
         self.space = space
         self.epochs = epochs
@@ -132,7 +130,6 @@ class DeepKernelTuner(Tuner):
         self.acquisition = acquisition
         self.beta = beta
         self.n_candidates = n_candidates
-        self.task_mean = task_mean
         self.random_state = random_state
 
     def __repr__(self) -> str:
@@ -159,7 +156,6 @@ class DeepKernelTuner(Tuner):
                  "beta": (lambda v: real(v) and v >= 0, "a finite number >= 0"),
                  "n_candidates": (lambda v: v is None or whole(v, 0), "None or a whole number >= 0"),
                  "random_state": (lambda v: v is None or whole(v, 0), "None or a whole number >= 0"),
-                 "task_mean": (lambda v: isinstance(v, bool), "True or False"),
                  "pooled": (lambda v: isinstance(v, bool), "True or False"),
                  "floor": (lambda v: real(v) and v < 0, "a finite number < 0"),
                  "lr": (lambda v: real(v) and v > 0, "a finite number > 0"),
@@ -185,7 +181,7 @@ class DeepKernelTuner(Tuner):
         "The next config for `task` given `history` (`_next`, defined below)."
         return self._next(history, task=task)
 
-# %% ../nbs/07b_dkgp.ipynb #b7fdcd98
+# %% ../nbs/07b_dkgp.ipynb #ad0b16a0
 def _scale(y: np.ndarray, floor: float) -> np.ndarray:
     "A task's meta-training targets from its min-max normalised scores: 0 at its median config, 1 at its best, floored."
     med = np.median(y)
@@ -218,9 +214,6 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
     keys, Xu, S = _union(tasks)
     self.train_keys_, self.train_X_ = keys, Xu
     self.prior_Y_ = S                                           # (tasks, union configs), NaN where not recorded
-    med = np.nanmedian(S, axis=1, keepdims=True)
-    self.prior_G_ = np.where(med < 1, np.maximum((S - med) / np.where(med < 1, 1 - med, 1.0), self.floor), 0.0)
-    self.union_index_ = {k: j for j, k in enumerate(keys)}
     self.prior_usable_ = bool(((~np.isnan(S)).sum(0) >= 2).any())
     if self.zero_shot == "prior" and not self.prior_usable_:
         warnings.warn("DeepKernelTuner: no two training tasks share a config, so the meta-feature prior cannot rank "
@@ -269,7 +262,7 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
     self.fit_seconds_ = time.perf_counter() - t0
     return self
 
-# %% ../nbs/07b_dkgp.ipynb #c23c7716
+# %% ../nbs/07b_dkgp.ipynb #f9faeb2e
 @patch
 def _features(self: DeepKernelTuner, X: np.ndarray) -> tuple:
     "(features (n, F), prior mean (n,)) of encoded configs X (n, d), in float32 (fast; the GP algebra is float64)."
@@ -283,8 +276,7 @@ def _features(self: DeepKernelTuner, X: np.ndarray) -> tuple:
 
 @patch
 def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history: int, n_random: int) -> tuple:
-    """(config_of, key_of, features, prior mean, index among the training configs or -1) of what `ask` ranks;
-    `config_of(j)` and `key_of(j)` give candidate j.
+    """(config_of, key_of, features, prior mean) of what `ask` ranks; `config_of(j)` and `key_of(j)` give candidate j.
     On finite spaces of up to `GRID_LIMIT` configs: the grid (built once). Else: every training config (so a config
     that did well elsewhere is always a candidate) and, if `n_random`, as many random points (seeded by the history's
     length) and local moves around the best three observed (as `MAMLTuner`); a random point is decoded only when
@@ -294,8 +286,7 @@ def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history:
         if self._cand is None:
             grid = self.space.grid()
             keys = [config_key(c) for c in grid]
-            idx = np.array([self.union_index_.get(k, -1) for k in keys])
-            self._cand = (grid.__getitem__, keys.__getitem__, *self._features(self.space.encode_many(grid)), idx)
+            self._cand = (grid.__getitem__, keys.__getitem__, *self._features(self.space.encode_many(grid)))
         return self._cand
     if self._train_features is None:
         self._train_features = ([json.loads(k) for k in self.train_keys_], *self._features(self.train_X_))
@@ -308,22 +299,9 @@ def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history:
     n = len(X)
     config_of = lambda j: self.space.decode(X[j]) if j < n else train[j - n]
     key_of = lambda j: config_key(config_of(j)) if j < n else self.train_keys_[j - n]
-    return (config_of, key_of, np.concatenate([phi, phi_t]), np.concatenate([m, m_t]),
-            np.concatenate([np.full(n, -1), np.arange(len(train))]))
+    return config_of, key_of, np.concatenate([phi, phi_t]), np.concatenate([m, m_t])
 
-# %% ../nbs/07b_dkgp.ipynb #71181d43
-@patch
-def _mean_for(self: DeepKernelTuner, task, m: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The GP's prior mean: with `task_mean` and a known task, the meta-feature prior's weighted mean of the training
-    tasks' scores (on the GP's scale) wherever the config is a training config (`idx` >= 0); else `m`, the learned one."""
-    if not (self.task_mean and task is not None and self.prior_usable_):
-        return m
-    w = prior_weights(self.prior_Z_, self._task_vector(task), self.bandwidth_, self.prior_mix)[:, None]
-    has = ~np.isnan(self.prior_Y_)
-    p = (w * np.where(has, self.prior_G_, 0.0)).sum(0) / np.maximum((w * has).sum(0), 1e-12)
-    return np.where(idx >= 0, p[np.maximum(idx, 0)], m)
-
-
+# %% ../nbs/07b_dkgp.ipynb #5989bdfd
 @patch
 def _n_random(self: DeepKernelTuner) -> int:
     "Random candidates on a space that is not a grid: `n_candidates`, or by default none when the training tasks share configs."
@@ -366,45 +344,29 @@ def _posterior(self: DeepKernelTuner, phi_h, m_h, y, phi_c, m_c) -> tuple:
 @patch
 def _observed(self: DeepKernelTuner, history) -> tuple:
     "(keys of every tried config, encoded scored configs, their scores): `MAMLTuner`'s reading, cached per config."
-    seen = self.__dict__.setdefault("_seen", {})
-    keys, X, y = _history_arrays(self.space, history, seen)
+    keys, X, y = _history_arrays(self.space, history, self.__dict__.setdefault("_seen", {}))
     return keys, X.astype(float), y.astype(float)
-
-
-@patch
-def _observed_index(self: DeepKernelTuner, history) -> np.ndarray:
-    "Each scored observation's index among the training configs, or -1 (after `_observed`, which caches the keys)."
-    seen = self.__dict__["_seen"]
-    return np.array([self.union_index_.get(seen[config_key(o.config)][0], -1) if config_key(o.config) in seen else
-                     self.union_index_.get(config_key(self.space.validate(o.config)), -1)
-                     for o in history if scored(o)], dtype=int)
 
 
 @patch
 def predict(self: DeepKernelTuner, history=(),   # observations of the task (only scored ones count)
             configs=None,                         # configs to predict (None: what `ask` would rank)
-            task=None,                            # what is tuned, as in `ask` (used with `task_mean`)
            ) -> tuple:
     """(mean, sd) of the GP posterior at `configs`, on the task's normalised scale (0: about its median config, 1:
     about its best); with no scored observation, the meta-learned prior (mean m(x), sd of the output scale)."""
     if not hasattr(self, "params_"):
         raise ValueError("DeepKernelTuner is not fitted: call fit(metadataset) first")
-    history = as_history(history, self.space)
-    _, Xh, y = self._observed(history)
+    _, Xh, y = self._observed(as_history(history, self.space))
     if configs is None:
-        _, _, phi_c, m_c, idx = self._candidates(Xh, y, len(history), self._n_random())
+        _, _, phi_c, m_c = self._candidates(Xh, y, len(history), self._n_random())
     else:
-        valid = [self.space.validate(c) for c in configs]
-        phi_c, m_c = self._features(self.space.encode_many(valid))
-        idx = np.array([self.union_index_.get(config_key(c), -1) for c in valid], dtype=int)
-    m_c = self._mean_for(task, m_c, idx)
+        phi_c, m_c = self._features(self.space.encode_many([self.space.validate(c) for c in configs]))
     if not len(y):
         return m_c, np.full(len(m_c), math.sqrt(self.hypers_[1]))
     phi_h, m_h = self._features(Xh)
-    m_h = self._mean_for(task, m_h, self._observed_index(history))
     return self._posterior(phi_h, m_h, y, phi_c, m_c)[:2]
 
-# %% ../nbs/07b_dkgp.ipynb #3ed6ffd6
+# %% ../nbs/07b_dkgp.ipynb #7f51f960
 @patch
 def next_source(self: DeepKernelTuner, history=()) -> str:
     """What chooses the next config: 'prior' (the meta-feature prior), 'cover' (its portfolio) or 'gp' (the surrogate:
@@ -449,13 +411,11 @@ def _next(self: DeepKernelTuner, history=(), task=None) -> dict:
     n_random = self._n_random()
     # the pool alone first; once every pool config is tried, random candidates as well (the default only)
     for n in ((n_random, 2000) if n_random == 0 and self.n_candidates is None else (n_random,)):
-        config_of, key_of, phi_c, m_c, idx = self._candidates(Xh, y, len(history), n)
-        m_c = self._mean_for(task, m_c, idx)
+        config_of, key_of, phi_c, m_c = self._candidates(Xh, y, len(history), n)
         if not len(y):
             score = m_c
         else:
             phi_h, m_h = self._features(Xh)
-            m_h = self._mean_for(task, m_h, self._observed_index(history))
             mu, sd, best = self._posterior(phi_h, m_h, y, phi_c, m_c)
             score = {"ucb": lambda: mu + self.beta * sd, "ei": lambda: expected_improvement(mu, sd, best),
                      "mean": lambda: mu}[self.acquisition]()
