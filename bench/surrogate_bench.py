@@ -9,14 +9,15 @@ portfolio and the similarity rule, with its ablations, every learned tuner refit
 training; each (task, seed) run fits its own clone seeded `run_seed_for(task, seed)`), one held-out task at a time,
 appending rows to the CSV (a rerun skips the (method, task) pairs already there). The held-out tasks and the training
 tasks are fixed at the first run (`<out>.tasks.json`), so a resumed run learns from the same meta-dataset even if the
-shipped one has grown since. Methods (`METHODS`): the default tuner (`dkgp`: the meta-feature prior's first pick, then
-the GP), the meta-learned path alone (`dkgp_alone`: the GP's prior mean first, no meta-features), the same GP
+shipped one has grown since. Methods (`methods()`): the default tuner (`dkgp`: the meta-feature prior's first pick,
+then the GP), the meta-learned path alone (`dkgp_alone`: the GP's prior mean first, no meta-features), the same GP
 meta-trained on batches that mix tasks (`pooled_alone`: multi-task regression, adapted the same way), the portfolio,
-the similarity rule, MAML, random search; `_ucb`: UCB (beta 0.5) instead of expected improvement (the default); `_pool`:
-on a continuous space,
-candidates are the training tasks' configs only (`n_candidates=0`). Variants that differ only in
-`ask` share one meta-training
-per (task, seed) here (a cache in this script, which gives the same parameters a second fit would).
+the similarity rule, MAML, random search. Suffixes: `_ucb`, UCB (beta 0.5) instead of expected improvement (the
+default); `_random` (spaces that are not a grid), 2,000 random candidates with local moves and the training configs
+(`n_candidates=2000`) instead of the default's pool of the training configs when the tasks share them. `dkgp_tm`
+(removed after commit 1a74a2c): the meta-feature prior's weighted scores as the GP's prior mean. Variants that differ
+only in `ask` share one meta-training per (task, seed) here (a cache in this script, which gives the same parameters
+a second fit would). `summary` prints the README's tables; `timing` the fit and ask times.
 """
 import argparse
 import json
