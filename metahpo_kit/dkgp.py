@@ -366,7 +366,7 @@ def predict(self: DeepKernelTuner, history=(),   # observations of the task (onl
     phi_h, m_h = self._features(Xh)
     return self._posterior(phi_h, m_h, y, phi_c, m_c)[:2]
 
-# %% ../nbs/07b_dkgp.ipynb #7f51f960
+# %% ../nbs/07b_dkgp.ipynb #f354d8ce
 @patch
 def next_source(self: DeepKernelTuner, history=()) -> str:
     """What chooses the next config: 'prior' (the meta-feature prior), 'cover' (its portfolio) or 'gp' (the surrogate:
@@ -409,13 +409,13 @@ def _next(self: DeepKernelTuner, history=(), task=None) -> dict:
         if pick is not None:
             return pick
     n_random = self._n_random()
+    phi_h, m_h = self._features(Xh) if len(y) else (None, None)
     # the pool alone first; once every pool config is tried, random candidates as well (the default only)
     for n in ((n_random, 2000) if n_random == 0 and self.n_candidates is None else (n_random,)):
         config_of, key_of, phi_c, m_c = self._candidates(Xh, y, len(history), n)
         if not len(y):
             score = m_c
         else:
-            phi_h, m_h = self._features(Xh)
             mu, sd, best = self._posterior(phi_h, m_h, y, phi_c, m_c)
             score = {"ucb": lambda: mu + self.beta * sd, "ei": lambda: expected_improvement(mu, sd, best),
                      "mean": lambda: mu}[self.acquisition]()

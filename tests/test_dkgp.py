@@ -1,7 +1,5 @@
 "Tests for the deep-kernel GP tuner: bad input, every history form, task ids of any type, copies, Optuna, failures."
-import importlib.util
 import pickle
-from pathlib import Path
 
 import numpy as np
 import optuna
@@ -9,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+import bench_scripts
 from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.metadata import MetaDataset, TabularObjective
 from metahpo_kit.space import SEED_SPACE, Categorical, Float, SearchSpace, config_key
@@ -19,9 +18,7 @@ from metahpo_kit.tuners import Observation, clone
 torch.set_num_threads(1)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-_spec = importlib.util.spec_from_file_location("ablations", Path(__file__).resolve().parents[1] / "bench" / "ablations.py")
-ablations = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ablations)
+ablations = bench_scripts.load("ablations")
 
 
 @pytest.fixture(scope="module")

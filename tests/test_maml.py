@@ -1,12 +1,10 @@
 "Tests for the MAML hyper-learner: gradients, adaptation, zero-shot ranking, persistence, Optuna sampler contract."
 import copy
-import importlib.util
 import inspect
 import math
 import multiprocessing
 import os
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import optuna
@@ -16,6 +14,7 @@ import torch
 from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSamplerTestCase
 from scipy.stats import spearmanr
 
+import bench_scripts
 from metahpo_kit.maml import (BANDWIDTHS, MAMLSampler, MAMLTuner, adapt, adapt_ensemble, episode_loss, init_params,
                               rank_loss, surrogate)
 from metahpo_kit.metadata import MetaDataset, TabularObjective
@@ -28,9 +27,7 @@ from metahpo_kit.tuners import Observation, clone
 torch.set_num_threads(1)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-_spec = importlib.util.spec_from_file_location("ablations", Path(__file__).resolve().parents[1] / "bench" / "ablations.py")
-ablations = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ablations)
+ablations = bench_scripts.load("ablations")
 
 
 @pytest.fixture(scope="module")
