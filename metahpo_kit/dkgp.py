@@ -19,8 +19,8 @@ from fastcore.basics import patch
 from scipy.linalg import cho_solve, solve_triangular
 from scipy.special import ndtr
 
-from .maml import (MAMLTuner, _history_arrays, choose_bandwidth, local_moves, prior_scores, prior_weights,
-                              random_encoded)
+from .maml import (BANDWIDTHS, PRIOR_MIXES, MAMLTuner, _history_arrays, choose_prior, local_moves,
+                              prior_scores, prior_weights, random_encoded)
 from .metadata import MetaDataset
 from .profiler import cpu_threads, torch_threads
 from .space import GRID_LIMIT, SEED_SPACE, SearchSpace, config_key, seed_for
@@ -104,7 +104,7 @@ class DeepKernelTuner(Tuner):
     tasks_per_step = 8      # tasks in a meta-training batch
     batch = 64              # configs of a task in a meta-training batch
     bandwidth = None        # the prior's kernel bandwidth (None: chosen leave-one-dataset-out in fit)
-    prior_mix = 0.75        # the prior's share of kernel weights, the rest equal
+    prior_mix = None        # the prior's share of kernel weights, the rest equal (None: chosen with the bandwidth)
     switches = ("pooled", "floor", "lr", "tasks_per_step", "batch", "bandwidth", "prior_mix")
 
     def __init__(self, space: SearchSpace = SEED_SPACE, *,
@@ -162,7 +162,7 @@ class DeepKernelTuner(Tuner):
                  "tasks_per_step": (lambda v: whole(v, 1), "a whole number >= 1"),
                  "batch": (lambda v: whole(v, 2), "a whole number >= 2"),
                  "bandwidth": (lambda v: v is None or (isinstance(v, (int, float)) and v > 0), "None or a number > 0"),
-                 "prior_mix": (lambda v: real(v) and 0 <= v <= 1, "a number in [0, 1]")}
+                 "prior_mix": (lambda v: v is None or (real(v) and 0 <= v <= 1), "None or a number in [0, 1]")}
         for name in (*self._param_names(), *self.switches):
             if name not in rules:   # an argument a subclass added: its own to check
                 continue
@@ -219,10 +219,12 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
         warnings.warn("DeepKernelTuner: no two training tasks share a config, so the meta-feature prior cannot rank "
                       "configs; the first pick is the GP's prior mean (as zero_shot='mean')", stacklevel=2)
     self.prior_Z_ = (M - self.mf_mean_) / self.mf_scale_
-    if self.bandwidth is not None:
-        self.bandwidth_, self.bandwidth_regret_ = float(self.bandwidth), {}
-    else:
-        self.bandwidth_, self.bandwidth_regret_ = choose_bandwidth(S, self.prior_Z_, [base_dataset(t) for t in tasks])
+    # the prior's bandwidth and mix, each chosen unless given: the pair whose prior from the other datasets' tasks
+    # picks best for each training task (leave-one-dataset-out); prior_regret_ holds every pair's regret
+    (self.bandwidth_, self.prior_mix_), self.prior_regret_ = choose_prior(
+        S, self.prior_Z_, [base_dataset(t) for t in tasks],
+        BANDWIDTHS if self.bandwidth is None else (float(self.bandwidth),),
+        PRIOR_MIXES if self.prior_mix is None else (float(self.prior_mix),))
     # the log-normal prior of a task's raw score range b (raw = a + b g): median to best, over the training tasks
     table = metadataset.filter(exclude_tasks=exclude_tasks, status=None).scores(self.epochs)
     spread = table.groupby("task")["score"].agg(lambda s: np.nanmax(s) - np.nanmedian(s))
@@ -385,12 +387,12 @@ def _prior_pick(self: DeepKernelTuner, tried: set, n_ok: int, task) -> dict | No
     h = self.bandwidth_ if known else math.inf
     keys = self.train_keys_
     if n_ok == 0:
-        p = prior_scores(self.prior_Y_, self.prior_Z_, z, h, self.prior_mix)
+        p = prior_scores(self.prior_Y_, self.prior_Z_, z, h, self.prior_mix_)
         for j in np.argsort(-np.where(np.isnan(p), -np.inf, p), kind="stable"):
             if keys[j] not in tried:
                 return json.loads(keys[j])
         return None
-    w = prior_weights(self.prior_Z_, z, h, self.prior_mix)
+    w = prior_weights(self.prior_Z_, z, h, self.prior_mix_)
     start = [j for j, k in enumerate(keys) if k in tried]
     picks = greedy_portfolio(np.nan_to_num(self.prior_Y_, nan=0.0), 1, weights=w, start=start)
     return json.loads(keys[picks[0]]) if picks else None

@@ -12,6 +12,7 @@ from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.metadata import MetaDataset, TabularObjective
 from metahpo_kit.space import SEED_SPACE, Categorical, Float, SearchSpace, config_key
 from metahpo_kit.study import TunerSampler, suggest_config
+from metahpo_kit.tasks import base_dataset
 from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
 from metahpo_kit.tuners import Observation, clone
 
@@ -65,12 +66,28 @@ def test_bad_input_names_the_field_and_what_is_allowed(syn, tuner):
                         (dict(epochs=0), r"epochs=0: must be None or a whole number >= 1")]:
         with pytest.raises(ValueError, match=msg):
             DeepKernelTuner(n_steps=1, **kwargs).fit(syn)
-    with pytest.raises(ValueError, match=r"prior_mix=2 \(a switch of .*\): must be a number in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"prior_mix=2 \(a switch of .*\): must be None or a number in \[0, 1\]"):
         ablations.variant(DeepKernelTuner, prior_mix=2)(n_steps=1).fit(syn)
     with pytest.raises(ValueError, match="has no parameter 'kappa'"):
         DeepKernelTuner().set_params(kappa=1.0)
     with pytest.raises(TypeError):
         DeepKernelTuner(SEED_SPACE, None)      # keyword-only after the space
+
+
+def test_the_prior_chooses_its_bandwidth_and_mix_unless_given(syn, tuner):
+    "Default: the (bandwidth, mix) pair of least leave-one-dataset-out regret over the training tasks; a switch fixes one."
+    from metahpo_kit.maml import BANDWIDTHS, PRIOR_MIXES, choose_prior
+    pairs = tuner.prior_regret_
+    assert {h for h, _ in pairs} == set(BANDWIDTHS) and {m for _, m in pairs} == set(PRIOR_MIXES)
+    assert pairs[(tuner.bandwidth_, tuner.prior_mix_)] == min(pairs.values())
+    fixed = ablations.variant(DeepKernelTuner, prior_mix=0.5, bandwidth=1.0)(n_steps=0).fit(syn, exclude_tasks=["synth0"])
+    assert (fixed.bandwidth_, fixed.prior_mix_) == (1.0, 0.5) and list(fixed.prior_regret_) == [(1.0, 0.5)]
+    mix_only = ablations.variant(DeepKernelTuner, prior_mix=0.5)(n_steps=0).fit(syn, exclude_tasks=["synth0"])
+    assert mix_only.prior_mix_ == 0.5 and {m for _, m in mix_only.prior_regret_} <= {0.5, 1.0}   # 1.0: h = inf only
+    # the same choice as the function on the tuner's own table
+    groups = [base_dataset(t) for t in tuner.train_tasks_]
+    assert choose_prior(tuner.prior_Y_, tuner.prior_Z_, groups, mixes=PRIOR_MIXES)[0] == (tuner.bandwidth_,
+                                                                                          tuner.prior_mix_)
 
 
 def test_every_history_form_gives_the_same_answer(syn, tuner):
