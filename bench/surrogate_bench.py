@@ -15,7 +15,9 @@ meta-trained on batches that mix tasks (`pooled_alone`: multi-task regression, a
 the similarity rule, MAML, random search. Suffixes: `_ucb`, UCB (beta 0.5) instead of expected improvement (the
 default); `_random` (spaces that are not a grid), 2,000 random candidates with local moves and the training configs
 (`n_candidates=2000`) instead of the default's pool of the training configs when the tasks share them. `dkgp_tm`
-(removed after commit 1a74a2c): the meta-feature prior's weighted scores as the GP's prior mean. Variants that differ
+(removed after commit 1a74a2c): the meta-feature prior's weighted scores as the GP's prior mean. `dkgp_mix075`: the
+default until commit 96bfe48, whose prior used `prior_mix=0.75` with the bandwidth chosen for mix 1 (the default now
+chooses both together); the `_ucb` and `_random` variants of `dkgp` ran with that prior too. Variants that differ
 only in `ask` share one meta-training per (task, seed) here (a cache in this script, which gives the same parameters
 a second fit would). `summary` prints the README's tables; `timing` the fit and ask times.
 """
@@ -79,6 +81,7 @@ def methods(space, epochs: int) -> dict:
         "dkgp": lambda: SharedDKGP(space, epochs=epochs),
         "dkgp_ucb": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb"),
         "dkgp_tm": _removed("dkgp_tm", "1a74a2c"),   # the prior's weighted scores as the GP's mean: did not help
+        "dkgp_mix075": _removed("dkgp_mix075", "96bfe48"),   # the default before: prior_mix 0.75, bandwidth for mix 1
         "dkgp_random": lambda: SharedDKGP(space, epochs=epochs, n_candidates=2000),
         "dkgp_ucb_random": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb", n_candidates=2000),
         "dkgp_alone": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean"),
