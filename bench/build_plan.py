@@ -135,8 +135,9 @@ def _built(stage: Stage) -> pd.DataFrame:
 
 
 def status() -> pd.DataFrame:
-    """Per stage: tasks planned, shipped, complete in the build folder, evaluations built, and the hours they took to
-    train (the sum of `cost_s`: wall seconds of one-thread training; on a busy machine more than the CPU time)."""
+    """Per stage: tasks planned, shipped, complete in the build folder, evaluations built, the hours they took to
+    train (the sum of `cost_s`: wall seconds of one-thread training; on a busy machine more than the CPU time), and
+    the stage's projected hours when complete (those hours scaled by planned over done evaluations)."""
     per_folder = {}
     rows = []
     for s in STAGES:
@@ -146,13 +147,16 @@ def status() -> pd.DataFrame:
         n_shipped, n_built = shipped.groupby("task").size(), built.groupby("task").size()
         done = pd.concat([shipped[shipped.task.isin(s.tasks)], built], ignore_index=True)
         keys = ["task", "seed", *[c for c in done.columns if c.startswith("config.")]]
-        hours = float(done.drop_duplicates(keys)["cost_s"].sum()) / 3600 if len(done) else 0.0
+        done = done.drop_duplicates(keys)
+        hours = float(done["cost_s"].sum()) / 3600 if len(done) else 0.0
         want = s.n_configs * len(SEEDS)
         rows.append({"stage": s.name, "tasks": len(s.tasks), "configs": s.configs,
                      "shipped": sum(n_shipped.get(t, 0) >= want for t in s.tasks),
                      "complete_in_build": sum(n_built.get(t, 0) >= want for t in s.tasks),
                      "evaluations_built": int(sum(min(n_built.get(t, 0), want) for t in s.tasks)),
-                     "evaluations_planned": want * len(s.tasks), "training_h": round(hours, 2), "what": s.why})
+                     "evaluations_planned": want * len(s.tasks), "training_h": round(hours, 2),
+                     "projected_h": round(hours * want * len(s.tasks) / len(done), 2) if len(done) else float("nan"),
+                     "what": s.why})
     return pd.DataFrame(rows)
 
 

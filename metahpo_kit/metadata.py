@@ -172,7 +172,7 @@ def _read_parts(parts: list, space: SearchSpace | None) -> tuple[pd.DataFrame, S
     for p, s in zip(parts, spaces):
         if s != spaces[0]:
             raise ValueError(f"{p} holds another search space than {parts[0]}: {'; '.join(s.difference(spaces[0]))}")
-    table = pa.concat_tables([t for t, _ in read], promote_options="default")
+    table = pa.concat_tables([t for t, _ in read], promote_options="permissive")   # string + large_string
     return table.to_pandas(), spaces[0]
 
 

@@ -62,6 +62,28 @@ def test_file_of_another_space_names_the_difference(small, tmp_path):
         MetaDataset.load(tmp_path / "foreign.parquet")
 
 
+def test_a_folder_of_parts_loads_whole_whatever_arrow_type_each_part_gave_its_strings(small, tmp_path):
+    "Parts written by other versions or builds may hold a text column as string in one, large_string in another."
+    import pyarrow as pa
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    small.save(folder / "a.parquet")
+    table = pq.read_table(folder / "a.parquet")
+    swap = {pa.string(): pa.large_string(), pa.large_string(): pa.string()}
+    other_strings = pa.schema([f.with_type(swap.get(f.type, f.type)) for f in table.schema],
+                              metadata=table.schema.metadata)
+    assert other_strings != table.schema
+    pq.write_table(table.cast(other_strings), folder / "b.parquet")
+    both = MetaDataset.load(folder)
+    assert len(both) == 2 * len(small) and both.path == str(folder)
+    pd.testing.assert_frame_equal(both.frame.iloc[len(small):].reset_index(drop=True),
+                                  both.frame.iloc[:len(small)].reset_index(drop=True))
+    other = SearchSpace(tuple(p if p.name != "lr" else Float("lr", 1e-4, 1.0, log=True) for p in SEED_SPACE.params))
+    MetaDataset(other, small.frame).save(folder / "c.parquet")
+    with pytest.raises(ValueError, match="another search space"):
+        MetaDataset.load(folder)
+
+
 def test_building_into_a_folder_of_another_space_overwrites_nothing(small, tmp_path):
     folder = tmp_path / "md"
     folder.mkdir()
