@@ -203,7 +203,14 @@ def _log_cost(stage: Stage, task: str, cpu_s: float, wall_s: float, ray) -> None
 
 
 def run(stages: list, hours: float, commit: bool, ray) -> None:
-    deadline = time.monotonic() + hours * 3600
+    "Build the stages' unshipped tasks in order until `hours` pass; `ray=True`: one local Ray cluster for the whole run."
+    import contextlib
+    from metahpo_kit.metadata import local_ray_cluster
+    with local_ray_cluster() if ray is True else contextlib.nullcontext():
+        _run(stages, time.monotonic() + hours * 3600, commit, ray)
+
+
+def _run(stages: list, deadline: float, commit: bool, ray) -> None:
     for stage in stages:
         folder = BUILD / stage.name   # one folder a stage, so that two runs on two stages never touch each other's
         if not folder.exists():        # a fresh checkout: start from what ships
@@ -212,7 +219,10 @@ def run(stages: list, hours: float, commit: bool, ray) -> None:
             mine = shipped[shipped.task.isin(stage.tasks)].reset_index(drop=True)
             if len(mine):
                 MetaDataset(stage.space, mine).save(folder / "part-00000000000000000000-shipped.parquet")
+        shipped = set(_shipped(stage)["task"])
         for task in stage.tasks:
+            if task in shipped:   # finished and shipped: nothing to build (and no Ray connection to open)
+                continue
             left = deadline - time.monotonic()
             if left <= 0:
                 print("time is up; run again to resume", flush=True)
