@@ -17,6 +17,7 @@ its stage's shipped folder (a part is never rewritten, so the repository grows b
 it commits each new part at once (that path only). Two `run`s may work at once on different stages.
 """
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -32,7 +33,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from metahpo_kit.metadata import MIXED_SHIPPED, SHIPPED, MetaDataset, build_metadataset, _parts  # noqa: E402
+from metahpo_kit.metadata import (MIXED_SHIPPED, SHIPPED, MetaDataset, build_metadataset, local_ray_cluster,  # noqa: E402
+                                  _parts)
 from metahpo_kit.space import MIXED_SPACE, SEED_SPACE, SearchSpace  # noqa: E402
 from metahpo_kit.tasks import RDATASETS_TASKS  # noqa: E402
 
@@ -204,8 +206,6 @@ def _log_cost(stage: Stage, task: str, cpu_s: float, wall_s: float, ray) -> None
 
 def run(stages: list, hours: float, commit: bool, ray) -> None:
     "Build the stages' unshipped tasks in order until `hours` pass; `ray=True`: one local Ray cluster for the whole run."
-    import contextlib
-    from metahpo_kit.metadata import local_ray_cluster
     with local_ray_cluster() if ray is True else contextlib.nullcontext():
         _run(stages, time.monotonic() + hours * 3600, commit, ray)
 
