@@ -6,7 +6,8 @@ class attributes holding the shipped values, not constructor arguments: the cons
 study of one switch subclasses the tuner here, and `clone` (which keeps the class) lets the benchmark refit it per
 held-out task and seed as it does the shipped tuner. `variant(**switches)` builds one on the fly (for
 `bench/maml_bench.py --maml first_order=False`; `variant(DeepKernelTuner, pooled=True)` for the deep-kernel GP).
-`PooledKernel` is the deep-kernel GP's multi-task ablation (`bench/surrogate_bench.py` runs it as `pooled_alone`).
+`PooledKernel` is the deep-kernel GP's multi-task ablation (`bench/surrogate_bench.py` runs it as `pooled_alone`),
+`ConditionedMean` its prior mean conditioned on meta-features (`dkgp_mf`, `dkgp_mf_alone` there).
 
     from bench.ablations import SecondOrder
     SecondOrder(md.space, epochs=2, random_state=0).fit(md, exclude_tasks=md.same_dataset(task))
@@ -52,6 +53,12 @@ class PooledKernel(DeepKernelTuner):
     """The deep-kernel GP meta-trained on batches that mix the tasks' configs: one function of the config for every
     task (multi-task regression), adapted on the new task's trials exactly as the shipped tuner is."""
     pooled = True
+
+
+class ConditionedMean(DeepKernelTuner):
+    """The deep-kernel GP whose prior-mean MLP also reads the task's standardised meta-features: a meta-learned mean
+    that can move with the task (the shipped mean is one function of the config for every task)."""
+    condition_mean = True
 
 
 def variant(base: type = MAMLTuner, **switches) -> type:

@@ -12,14 +12,15 @@ tasks are fixed at the first run (`<out>.tasks.json`), so a resumed run learns f
 shipped one has grown since. Methods (`methods()`): the default tuner (`dkgp`: the meta-feature prior's first pick,
 then the GP), the meta-learned path alone (`dkgp_alone`: the GP's prior mean first, no meta-features), the same GP
 meta-trained on batches that mix tasks (`pooled_alone`: multi-task regression, adapted the same way), the portfolio,
-the similarity rule, MAML, random search. Suffixes: `_ucb`, UCB (beta 0.5) instead of expected improvement (the
-default); `_random` (spaces that are not a grid), 2,000 random candidates with local moves and the training configs
-(`n_candidates=2000`) instead of the default's pool of the training configs when the tasks share them. `dkgp_tm`
-(removed after commit 1a74a2c): the meta-feature prior's weighted scores as the GP's prior mean. `dkgp_mix075`: the
-default until commit 96bfe48, whose prior used `prior_mix=0.75` with the bandwidth chosen for mix 1 (the default now
-chooses both together); the `_ucb` and `_random` variants of `dkgp` ran with that prior too. Variants that differ
-only in `ask` share one meta-training per (task, seed) here (a cache in this script, which gives the same parameters
-a second fit would). `summary` prints the README's tables; `timing` the fit and ask times.
+the similarity rule, MAML, random search; `dkgp_mf` and `dkgp_mf_alone`: the same two with a prior mean that also
+reads the task's meta-features (`ablations.ConditionedMean`). Suffixes: `_ucb`, UCB (beta 0.5) instead of expected
+improvement (the default); `_random` (spaces that are not a grid), 2,000 random candidates with local moves and the
+training configs (`n_candidates=2000`) instead of the default's pool of the training configs when the tasks share
+them. `dkgp_tm` (removed after commit 1a74a2c): the meta-feature prior's weighted scores as the GP's prior mean.
+`dkgp_mix075`: the default until commit 96bfe48, whose prior used `prior_mix=0.75` with the bandwidth chosen for mix 1
+(the default now chooses both together); the `_ucb` and `_random` variants of `dkgp` ran with that prior too.
+Variants that differ only in `ask` share one meta-training per (task, seed) here (a cache in this script, which gives
+the same parameters a second fit would). `summary` prints the README's tables; `timing` the fit and ask times.
 """
 import argparse
 import json
@@ -32,7 +33,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablations import PooledKernel  # noqa: E402
+from ablations import ConditionedMean, PooledKernel  # noqa: E402
 
 from metahpo_kit.benchmark import headline_tasks, paired_table, run_benchmark, seed_spread, summarize
 from metahpo_kit.dkgp import DeepKernelTuner
@@ -68,6 +69,10 @@ class SharedPooled(SharedFit, PooledKernel):
     pass
 
 
+class SharedConditioned(SharedFit, ConditionedMean):
+    pass
+
+
 def _removed(name: str, commit: str):
     "A factory for an attempt whose code was removed (its rows stay in the results): running it says where it is."
     def make():
@@ -89,6 +94,8 @@ def methods(space, epochs: int) -> dict:
         "dkgp_alone_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", n_candidates=2000),
         "dkgp_alone_ucb_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", acquisition="ucb",
                                                     n_candidates=2000),
+        "dkgp_mf": lambda: SharedConditioned(space, epochs=epochs),
+        "dkgp_mf_alone": lambda: SharedConditioned(space, epochs=epochs, zero_shot="mean"),
         "pooled_alone": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean"),
         "pooled_alone_ucb": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", acquisition="ucb"),
         "pooled_alone_random": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", n_candidates=2000),
@@ -120,6 +127,8 @@ def run(a):
         held = fixed["held_out"]
     else:
         held, flat = headline_tasks(md, a.epochs)
+        if a.shuffle is not None:   # a run stopped part way then holds out a random subset, not the first stages'
+            held = [held[i] for i in np.random.default_rng(a.shuffle).permutation(len(held))]
         fixed = {"benchmark": a.benchmark, "epochs": a.epochs, "train": list(md.tasks), "held_out": list(held),
                  "too_flat": dict(zip(flat["task"], flat["flat_reason"]))}
         pinned.write_text(json.dumps(fixed, indent=1) + "\n")
@@ -162,7 +171,7 @@ def report(a):
     s = summarize(df[df.method.isin(order)], ks=ks).pivot(index="method", columns="k", values="regret_mean")
     spread = seed_spread(df[df.method.isin(order)], 3)
     # variants that share one meta-training (see the docstring) show it once: give each the family's fit time
-    family = df["method"].map(lambda m: "pooled" if m.startswith("pooled") else "dkgp" if m.startswith("dkgp") else m)
+    family = df["method"].map(lambda m: next((f for f in ("pooled", "dkgp_mf", "dkgp") if m.startswith(f)), m))
     runs = df.assign(family=family).groupby(["method", "family", "task", "seed"])["fit_s"].first().reset_index()
     shared = runs.groupby(["family", "task", "seed"])["fit_s"].transform("max")
     fit = runs.assign(fit_s=shared).groupby("method")["fit_s"].median()
@@ -252,6 +261,8 @@ def main():
     r.add_argument("--methods", nargs="+", default=["dkgp", "dkgp_ucb", "dkgp_alone", "dkgp_alone_ucb", "pooled_alone",
                                                    "pooled_alone_ucb", "portfolio", "similarity", "random"])
     r.add_argument("--n-tasks", type=int, default=None)
+    r.add_argument("--shuffle", type=int, default=None, metavar="SEED",
+                   help="pin the held-out tasks in an order shuffled with SEED (at the first run of --out)")
     r.add_argument("--out", required=True)
     p = sub.add_parser("report")
     p.add_argument("csv")

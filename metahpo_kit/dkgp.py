@@ -75,9 +75,10 @@ def gp_hypers(params: dict) -> tuple:
 def gp_nll(params: dict,
            X: torch.Tensor,   # (T, B, d) a batch of B configs of each of T tasks
            y: torch.Tensor,   # (T, B) their scores on each task's scale
+           Xm: torch.Tensor = None,   # (T, B, d + z) the prior mean's inputs, if not X (configs and meta-features)
           ) -> torch.Tensor:
     "The exact negative log marginal likelihood per point, averaged over the T tasks: meta-training's loss."
-    phi, m = mlp(params, "f", X), mlp(params, "m", X)[..., 0]
+    phi, m = mlp(params, "f", X), mlp(params, "m", X if Xm is None else Xm)[..., 0]
     ls, os_, noise = gp_hypers(params)
     K = os_ * rbf(phi, phi, ls) + (noise + 1e-6) * torch.eye(y.shape[-1], dtype=DT)
     L = torch.linalg.cholesky(K)
@@ -105,7 +106,8 @@ class DeepKernelTuner(Tuner):
     batch = 64              # configs of a task in a meta-training batch
     bandwidth = None        # the prior's kernel bandwidth (None: chosen leave-one-dataset-out in fit)
     prior_mix = None        # the prior's share of kernel weights, the rest equal (None: chosen with the bandwidth)
-    switches = ("pooled", "floor", "lr", "tasks_per_step", "batch", "bandwidth", "prior_mix")
+    condition_mean = False  # True: the prior-mean MLP also reads the task's standardised meta-features
+    switches = ("pooled", "floor", "lr", "tasks_per_step", "batch", "bandwidth", "prior_mix", "condition_mean")
 
     def __init__(self, space: SearchSpace = SEED_SPACE, *,
                  epochs: int | None = None,   # the epoch budget of the training scores (None: final epoch)
@@ -162,7 +164,8 @@ class DeepKernelTuner(Tuner):
                  "tasks_per_step": (lambda v: whole(v, 1), "a whole number >= 1"),
                  "batch": (lambda v: whole(v, 2), "a whole number >= 2"),
                  "bandwidth": (lambda v: v is None or (isinstance(v, (int, float)) and v > 0), "None or a number > 0"),
-                 "prior_mix": (lambda v: v is None or (real(v) and 0 <= v <= 1), "None or a number in [0, 1]")}
+                 "prior_mix": (lambda v: v is None or (real(v) and 0 <= v <= 1), "None or a number in [0, 1]"),
+                 "condition_mean": (lambda v: isinstance(v, bool), "True or False")}
         for name in (*self._param_names(), *self.switches):
             if name not in rules:   # an argument a subclass added: its own to check
                 continue
@@ -232,7 +235,8 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
     self.logb_prior_ = (float(logb.mean()), float(max(logb.std(), 0.3))) if len(logb) else (math.log(0.1), 1.0)
     # meta-training: Adam on the exact marginal likelihood of random batches of the tasks
     d = self.space.dim
-    params = {**init_mlp([d, *self.hidden, self.n_features], gen, "f"), **init_mlp([d, *self.hidden, 1], gen, "m"),
+    nz = self.prior_Z_.shape[1] if self.condition_mean else 0
+    params = {**init_mlp([d, *self.hidden, self.n_features], gen, "f"), **init_mlp([d + nz, *self.hidden, 1], gen, "m"),
               "ls": torch.tensor(math.log(math.expm1(1.0)), dtype=DT),
               "os": torch.tensor(math.log(math.expm1(0.1)), dtype=DT),
               "noise": torch.tensor(math.log(math.expm1(0.01)), dtype=DT)}
@@ -242,6 +246,8 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
     ally = torch.as_tensor(np.concatenate([_scale(ts.y, self.floor) for ts in tasks.values()]), dtype=DT)
     sizes = np.array([len(ts.y) for ts in tasks.values()])
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    # the prior mean's inputs: each config, with `condition_mean` beside its task's standardised meta-features
+    allXm = torch.cat([allX, torch.as_tensor(np.repeat(self.prior_Z_, sizes, axis=0), dtype=DT)], 1) if nz else None
     B, T = min(self.batch, int(sizes.min())), min(self.tasks_per_step, len(sizes))
     losses = []
     with torch_threads(cpu_threads("surrogate")), torch.enable_grad():
@@ -252,7 +258,7 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
                 pick = rng.choice(len(sizes), size=T, replace=False)
                 idx = np.stack([starts[i] + rng.choice(sizes[i], size=B, replace=False) for i in pick])
             idx = torch.as_tensor(idx)
-            loss = gp_nll(params, allX[idx], ally[idx])
+            loss = gp_nll(params, allX[idx], ally[idx], None if allXm is None else allXm[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -266,38 +272,47 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
 
 # %% ../nbs/07b_dkgp.ipynb #f9faeb2e
 @patch
-def _features(self: DeepKernelTuner, X: np.ndarray) -> tuple:
-    "(features (n, F), prior mean (n,)) of encoded configs X (n, d), in float32 (fast; the GP algebra is float64)."
+def _features(self: DeepKernelTuner, X: np.ndarray,   # encoded configs (n, d)
+              z: np.ndarray | None = None,             # with `condition_mean`: the task's standardised meta-features
+             ) -> tuple:                               # (None: the training tasks' mean, a zero vector)
+    "(features (n, F), prior mean (n,)) of encoded configs X, in float32 (fast; the GP algebra is float64)."
     src, p = self.__dict__.get("_params32", (None, None))
     if src is not self.params_:   # converted once per fit
         p = {k: v.astype(np.float32) for k, v in self.params_.items()}
         self._params32 = (self.params_, p)
     X = np.asarray(X, dtype=np.float32)
-    return mlp(p, "f", X), mlp(p, "m", X)[:, 0]
+    Xm = X
+    if self.condition_mean:
+        z = np.zeros(len(self.mf_names_), np.float32) if z is None else np.asarray(z, np.float32)
+        Xm = np.concatenate([X, np.broadcast_to(z, (len(X), len(z)))], 1)
+    return mlp(p, "f", X), mlp(p, "m", Xm)[:, 0]
 
 
 @patch
-def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history: int, n_random: int) -> tuple:
+def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history: int, n_random: int,
+                z: np.ndarray | None = None) -> tuple:
     """(config_of, key_of, features, prior mean) of what `ask` ranks; `config_of(j)` and `key_of(j)` give candidate j.
     On finite spaces of up to `GRID_LIMIT` configs: the grid (built once). Else: every training config (so a config
     that did well elsewhere is always a candidate) and, if `n_random`, as many random points (seeded by the history's
     length) and local moves around the best three observed (as `MAMLTuner`); a random point is decoded only when
     chosen. With `n_random=0` the training configs alone: the pool that tabular benchmarks and the kit's own sampled
-    meta-datasets evaluate every task on."""
+    meta-datasets evaluate every task on. `z`: the task's meta-features, for a prior mean that reads them (cached
+    per task)."""
+    zkey = None if z is None or not self.condition_mean else np.asarray(z, np.float32).tobytes()
     if self.space.is_finite and self.space.size <= GRID_LIMIT:
-        if self._cand is None:
+        if self._cand is None or self._cand[-1] != zkey:
             grid = self.space.grid()
             keys = [config_key(c) for c in grid]
-            self._cand = (grid.__getitem__, keys.__getitem__, *self._features(self.space.encode_many(grid)))
-        return self._cand
-    if self._train_features is None:
-        self._train_features = ([json.loads(k) for k in self.train_keys_], *self._features(self.train_X_))
+            self._cand = (grid.__getitem__, keys.__getitem__, *self._features(self.space.encode_many(grid), z), zkey)
+        return self._cand[:-1]
+    if self._train_features is None or self._train_features[-1] != zkey:
+        self._train_features = ([json.loads(k) for k in self.train_keys_], *self._features(self.train_X_, z), zkey)
     rng = np.random.default_rng(seed_for(self.random_state, 5, n_history))
     X = random_encoded(self.space, n_random, rng)
     if len(y) and n_random:
         X = np.concatenate([X, local_moves(self.space, Xh[np.argsort(-y)[:3]], 100, rng)])
-    phi, m = self._features(X)
-    train, phi_t, m_t = self._train_features
+    phi, m = self._features(X, z)
+    train, phi_t, m_t, _ = self._train_features
     n = len(X)
     config_of = lambda j: self.space.decode(X[j]) if j < n else train[j - n]
     key_of = lambda j: config_key(config_of(j)) if j < n else self.train_keys_[j - n]
@@ -353,19 +368,21 @@ def _observed(self: DeepKernelTuner, history) -> tuple:
 @patch
 def predict(self: DeepKernelTuner, history=(),   # observations of the task (only scored ones count)
             configs=None,                         # configs to predict (None: what `ask` would rank)
+            task=None,                            # the task (as `ask`'s): read by a prior mean with `condition_mean`
            ) -> tuple:
     """(mean, sd) of the GP posterior at `configs`, on the task's normalised scale (0: about its median config, 1:
     about its best); with no scored observation, the meta-learned prior (mean m(x), sd of the output scale)."""
     if not hasattr(self, "params_"):
         raise ValueError("DeepKernelTuner is not fitted: call fit(metadataset) first")
     _, Xh, y = self._observed(as_history(history, self.space))
+    z = self._task_vector(task) if self.condition_mean else None
     if configs is None:
-        _, _, phi_c, m_c = self._candidates(Xh, y, len(history), self._n_random())
+        _, _, phi_c, m_c = self._candidates(Xh, y, len(history), self._n_random(), z)
     else:
-        phi_c, m_c = self._features(self.space.encode_many([self.space.validate(c) for c in configs]))
+        phi_c, m_c = self._features(self.space.encode_many([self.space.validate(c) for c in configs]), z)
     if not len(y):
         return m_c, np.full(len(m_c), math.sqrt(self.hypers_[1]))
-    phi_h, m_h = self._features(Xh)
+    phi_h, m_h = self._features(Xh, z)
     return self._posterior(phi_h, m_h, y, phi_c, m_c)[:2]
 
 # %% ../nbs/07b_dkgp.ipynb #f354d8ce
@@ -411,10 +428,11 @@ def _next(self: DeepKernelTuner, history=(), task=None) -> dict:
         if pick is not None:
             return pick
     n_random = self._n_random()
-    phi_h, m_h = self._features(Xh) if len(y) else (None, None)
+    z = self._task_vector(task) if self.condition_mean else None
+    phi_h, m_h = self._features(Xh, z) if len(y) else (None, None)
     # the pool alone first; once every pool config is tried, random candidates as well (the default only)
     for n in ((n_random, 2000) if n_random == 0 and self.n_candidates is None else (n_random,)):
-        config_of, key_of, phi_c, m_c = self._candidates(Xh, y, len(history), n)
+        config_of, key_of, phi_c, m_c = self._candidates(Xh, y, len(history), n, z)
         if not len(y):
             score = m_c
         else:
