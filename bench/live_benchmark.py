@@ -1,7 +1,7 @@
 """The live benchmark: tuners side by side on held-out real tasks, training for real within a budget.
 
-Every task here is held out of meta-training: the transfer methods (portfolio, similarity, MAML) learn from the
-shipped meta-dataset without any task of the same dataset. Same seeds for every method.
+Every task here is held out of meta-training: the transfer methods (portfolio, similarity, MAML, the deep-kernel GP)
+learn from the shipped meta-dataset without any task of the same dataset. Same seeds for every method.
 
     python bench/live_benchmark.py --jobs 2 --seconds 10  # the committed run (see bench/results/live/README.md)
     python bench/live_benchmark.py --trials 3 --seeds 1 --tasks titanic --out /tmp/live   # a smoke run
@@ -22,8 +22,9 @@ import psutil
 import torch
 
 from live_tables import main as live_tables   # bench/live_tables.py, beside this script
-from metahpo_kit.benchmark import (add_regret, default_methods, markdown_table, paired, plot_regret,
+from metahpo_kit.benchmark import (add_regret, markdown_table, paired, plot_regret,
                                    resources, run_benchmark, summarize, time_to_within)
+from metahpo_kit.cli import benchmark_methods
 from metahpo_kit.metadata import load_shipped, task_report
 from metahpo_kit.tasks import TASKS as CATALOGUE
 
@@ -35,12 +36,14 @@ TASKS = ["titanic", "adult@max_train=3000", "mnist@max_train=1000,max_test=2000"
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=TASKS)
-    ap.add_argument("--methods", nargs="+", default=["manual", "random", "tpe", "portfolio", "similarity", "maml"])
+    ap.add_argument("--methods", nargs="+",
+                    default=["manual", "random", "tpe", "portfolio", "similarity", "maml", "dkgp"])
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=None, help="also stop a trial's training after this many seconds")
     ap.add_argument("--maml-steps", type=int, default=300)
+    ap.add_argument("--dkgp-steps", type=int, default=300)
     ap.add_argument("--exclude", nargs="*", default=[], help="meta-dataset tasks left out of meta-training")
     ap.add_argument("--jobs", type=int, default=1,
                     help="processes side by side, one torch thread each; the tasks are dealt out in turn (the default "
@@ -56,10 +59,10 @@ def main(argv=None):
     if absent:
         print(f"--exclude: {absent} not in the shipped meta-dataset (nothing to leave out for them)", file=sys.stderr)
     md = md.filter(exclude_tasks=args.exclude, status=None)
-    methods = default_methods(md.space)
-    if "maml" in args.methods:
-        from metahpo_kit.maml import MAMLTuner
-        methods["maml"] = MAMLTuner(md.space, n_steps=args.maml_steps)
+    methods = benchmark_methods(md, args.maml_steps, args.dkgp_steps)
+    unknown = sorted(set(args.methods) - set(methods))
+    if unknown:
+        ap.error(f"--methods: {unknown} not among {list(methods)}")
     methods = {m: methods[m] for m in args.methods}
     t0 = time.time()
     res = run_benchmark(methods, md, tasks=args.tasks, mode="live", n_trials=args.trials, epochs=args.epochs,

@@ -197,11 +197,12 @@ def report(a):
 def summary(a):
     "The README's tables: every benchmark's mean regret, and the default tuner paired with each baseline."
     ks = (1, 3, 5, 10, 20)
-    runs = {name: pd.read_csv(Path(a.results) / f"surrogate_{name}.csv") for name in ("grid_e2", "grid_e10", "mixed_e2")}
+    runs = {name: pd.read_csv(Path(a.results) / f"surrogate_{name}.csv") for name in a.runs}
     print("| benchmark | method | " + " | ".join(f"k={k}" for k in ks) + " | k=3 seed spread |")
     print("|---|---|" + "---:|" * (len(ks) + 1))
     for name, df in runs.items():
-        show = [m for m in ("dkgp", "dkgp_alone", "pooled_alone", "portfolio", "similarity") if m in set(df.method)]
+        show = [m for m in ("dkgp", "dkgp_alone", "dkgp_mf", "dkgp_mf_alone", "pooled_alone", "portfolio", "similarity")
+                if m in set(df.method)]
         s = summarize(df[df.method.isin(show)], ks=ks).pivot(index="method", columns="k", values="regret_mean")
         spread = seed_spread(df[df.method.isin(show)], 3)["spread"]
         for m in show:
@@ -211,7 +212,9 @@ def summary(a):
     print("|---|---|" + "---|" * len(ks))
     for name, df in runs.items():
         for a_, b_ in (("dkgp", "portfolio"), ("dkgp", "similarity"), ("dkgp_alone", "portfolio"),
-                       ("dkgp_alone", "pooled_alone")):
+                       ("dkgp_alone", "pooled_alone"), ("dkgp_mf", "portfolio"), ("dkgp_mf", "similarity")):
+            if a_ not in set(df.method):
+                continue
             row = paired_table(df, b_, [a_], ks).iloc[0]
             print(f"| {name} | {a_} vs {b_} | " + " | ".join(row) + " |")
 
@@ -269,6 +272,9 @@ def main():
     sub.add_parser("timing")
     q = sub.add_parser("summary")
     q.add_argument("--results", default=str(Path(__file__).resolve().parent / "results"))
+    q.add_argument("--runs", nargs="+", default=["grid122_e2", "grid122_e10", "mixed_e2"],
+                   help="results files surrogate_<run>.csv (the grid runs on the 20-56-task meta-dataset: grid_e2 "
+                        "grid_e10)")
     a = ap.parse_args()
     {"run": run, "report": report, "timing": timing, "summary": summary}[a.cmd](a)
 

@@ -186,6 +186,24 @@ def test_the_pooled_ablation_changes_only_its_switch(syn):
     assert not np.allclose(pooled.params_["fw0"], plain.params_["fw0"])   # same seed, other batches
 
 
+def test_the_conditioned_mean_reads_the_task_and_only_with_its_switch(syn, tuner):
+    with pytest.raises(ValueError, match=r"condition_mean.*True or False"):
+        ablations.variant(DeepKernelTuner, condition_mean="yes")(n_steps=20).fit(syn, exclude_tasks=["synth0"])
+    cond = ablations.ConditionedMean(n_steps=20, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    grid = SEED_SPACE.grid()[:200]
+    # the prior mean moves with the task's meta-features; the shipped one is one function of the config
+    assert not np.allclose(cond.predict([], grid, task="synth0")[0], cond.predict([], grid, task="synth1")[0])
+    assert np.allclose(tuner.predict([], grid, task="synth0")[0], tuner.predict([], grid, task="synth1")[0])
+    # what `ask` ranks is cached per task: after asking for synth0, synth1 gets its own means again
+    hist = [Observation(grid[0], 0.5)]
+    fresh = clone(cond).fit(syn, exclude_tasks=["synth0"])
+    assert type(fresh) is ablations.ConditionedMean and fresh.condition_mean
+    cond.ask(hist, task="synth1")
+    cond.ask(hist, task="synth0")
+    assert np.allclose(cond.predict(hist, task="synth1")[0], fresh.predict(hist, task="synth1")[0])
+    assert cond.ask(hist, task="synth1") == fresh.ask(hist, task="synth1")
+
+
 def test_as_an_optuna_sampler(syn, tuner):
     study = optuna.create_study(direction="maximize", sampler=TunerSampler(tuner, seed=0, task="synth0"))
     table = TabularObjective(syn, "synth0")
