@@ -272,21 +272,28 @@ def measure(stage: Stage, tasks: list, epochs: tuple = (1, 3), n_configs: int | 
 
 def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) -> tuple:
     """(per-task table, markdown): each measured task's cost at the stage's settings (load + per-config line at
-    EPOCHS x len(SEEDS) x the stage's configs), and the stage's total, the unmeasured tasks scaled from the seed30
-    grid build's recorded cost of the same task id by the measured tasks' ratio (the smallest and largest: a range)."""
+    EPOCHS x len(SEEDS) x the stage's configs), and the stage's total: the unmeasured tasks scaled from their recorded
+    wall cost (`cost_s`, a mean per evaluation: the stage's own shipped rows of the task, else the seed30 grid build's
+    of the same task id, else the mean of the stage's recorded tasks) by the measured tasks' ratio of CPU to recorded
+    wall seconds (the smallest and the largest: a range)."""
     lo, hi = epochs
     m = measured.copy()
     m["per_epoch_cpu_s"] = (m[f"cpu_s_e{hi}"] - m[f"cpu_s_e{lo}"]) / (hi - lo) / m["configs"]
     m["fixed_cpu_s"] = m[f"cpu_s_e{lo}"] / m["configs"] - lo * m["per_epoch_cpu_s"]
     m["eval_cpu_s"] = m["fixed_cpu_s"] + EPOCHS * m["per_epoch_cpu_s"]   # one config, EPOCHS epochs
     m["stage_cpu_s"] = m["load_cpu_s"] * len(SEEDS) + m["eval_cpu_s"] * stage.n_configs * len(SEEDS)
-    grid = _shipped(BY_NAME["seed30"])
-    grid_eval = grid.groupby("task")["cost_s"].mean()           # wall seconds per evaluation, seed grid, 10 epochs
+    # recorded wall seconds per evaluation at 10 epochs: the stage's own rows first, then the seed30 grid build's
+    own = _shipped(stage)
+    own = own[own["task"].isin(stage.tasks)].groupby("task")["cost_s"].mean()
+    grid_eval = pd.concat([own, _shipped(BY_NAME["seed30"]).groupby("task")["cost_s"].mean()])
+    grid_eval = grid_eval[~grid_eval.index.duplicated()]
     m["grid_eval_wall_s"] = m["task"].map(grid_eval)
     m["ratio"] = m["eval_cpu_s"] / m["grid_eval_wall_s"]
     rest = [t for t in stage.tasks if t not in set(m["task"])]
     missing = [t for t in rest if t not in grid_eval.index]
-    base = sum(grid_eval[t] for t in rest if t in grid_eval.index) * stage.n_configs * len(SEEDS)
+    typical = own.mean() if len(own) else m["grid_eval_wall_s"].mean()   # for a task with no recorded cost
+    base = (sum(grid_eval[t] for t in rest if t in grid_eval.index) + typical * len(missing)) \
+        * stage.n_configs * len(SEEDS)
     load = m["load_cpu_s"].mean() * len(SEEDS) * len(rest)
     low = m["stage_cpu_s"].sum() + base * m["ratio"].min() + load
     high = m["stage_cpu_s"].sum() + base * m["ratio"].max() + load
@@ -295,16 +302,18 @@ def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) ->
         f"{len(SEEDS)} seeds x {EPOCHS} epochs = {len(stage.tasks) * stage.n_configs * len(SEEDS)} evaluations.",
         "",
         "| task | train rows | load CPU s | CPU s a config, epoch | fixed CPU s a config | CPU s a config at "
-        f"{EPOCHS} epochs | seed30 grid wall s an eval | ratio | stage CPU s for this task | "
+        f"{EPOCHS} epochs | recorded wall s an eval | ratio | stage CPU s for this task | "
         f"failed (of {int(m['configs'].iloc[0])}, {hi} epochs) |",
         "|---|---|---|---|---|---|---|---|---|---|"]
     for r in m.to_dict("records"):
         lines.append(f"| {r['task']} | {r['train_rows']} | {r['load_cpu_s']:.1f} | {r['per_epoch_cpu_s']:.4f} | "
                      f"{r['fixed_cpu_s']:.4f} | {r['eval_cpu_s']:.3f} | {r['grid_eval_wall_s']:.3f} | "
                      f"{r['ratio']:.2f} | {r['stage_cpu_s']:.0f} | {r[f'failed_e{hi}']} |")
-    lines += ["", f"The other {len(rest)} tasks, scaled from their seed30 grid cost by the smallest and largest ratio "
-              f"above{' (no seed30 cost for ' + ', '.join(missing) + ')' if missing else ''}, with the measured tasks' "
-              f"mean load: the whole stage costs **{low / 3600:.2f} to {high / 3600:.2f} CPU hours**."]
+    unrecorded = f" ({len(missing)} with no recorded cost taken at the stage mean, {typical:.3f} s an eval)" \
+        if missing else ""
+    lines += ["", f"The other {len(rest)} tasks, scaled from their recorded cost by the smallest and largest ratio "
+              f"above{unrecorded}, with the measured tasks' mean load: the whole stage costs **{low / 3600:.2f} to {high / 3600:.2f} "
+              "CPU hours**."]
     return m, "\n".join(lines)
 
 
