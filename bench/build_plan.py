@@ -312,8 +312,8 @@ def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) ->
     unrecorded = f" ({len(missing)} with no recorded cost taken at the stage mean, {typical:.3f} s an eval)" \
         if missing else ""
     lines += ["", f"The other {len(rest)} tasks, scaled from their recorded cost by the smallest and largest ratio "
-              f"above{unrecorded}, with the measured tasks' mean load: the whole stage costs **{low / 3600:.2f} to {high / 3600:.2f} "
-              "CPU hours**."]
+              f"above{unrecorded}, with the measured tasks' mean load: the whole stage costs **{low / 3600:.2f} to "
+              f"{high / 3600:.2f} CPU hours**."]
     return m, "\n".join(lines)
 
 
