@@ -23,9 +23,10 @@ def main(argv=None):
     load_s = time.perf_counter() - t0
     f = md.frame
     lines = ["# The meta-dataset's task report", "",
-             f"{md!r}; loaded in {load_s:.2f} s. Build cost: {f['cost_s'].sum() / 3600:.2f} CPU hours "
-             "(the sum of the evaluations' measured seconds, one torch thread each; packed evaluations share their "
-             "pack's time). `seed_default`: the seed plan's manual defaults (SGD, lr 0.01, batch 32, 2x128, dropout "
+             f"{md!r}; loaded in {load_s:.2f} s. Recorded training time: {f['cost_s'].sum() / 3600:.2f} hours "
+             "(the sum of the evaluations' `cost_s`, wall seconds of one-thread training, packed evaluations sharing "
+             "their pack's; mostly on a busy machine, so more than the CPU time: `bench/results/build_cost.md` "
+             "measures that). `seed_default`: the seed plan's manual defaults (SGD, lr 0.01, batch 32, 2x128, dropout "
              "0.2); `sensible_default`: the same with Adam at lr 0.001. Ranks are among the task's configs (1 = best); noise: the mean seed-to-seed sd "
              "of the ten best configs.", ""]
     for epochs in args.epochs:
