@@ -5,6 +5,7 @@ torch thread.
     python bench/build_plan.py status                       # what each stage holds, shipped and built
     python bench/build_plan.py run [--stage NAME] [--hours H] [--commit] [--ray [ADDRESS]]
     python bench/build_plan.py measure --stage mixed --tasks wine ... [--epochs 1 3]   # CPU cost of a stage's configs
+    python bench/build_plan.py cost                         # the whole build's CPU hours from the saved measurements
 
 Every stage but `mixed` evaluates configs of the seed grid (`SEED_SPACE`) and ships into
 `metahpo_kit/data/metadataset/`; `mixed` evaluates 256 configs sampled once from `MIXED_SPACE` (config seed 0: the
@@ -297,6 +298,9 @@ def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) ->
     load = m["load_cpu_s"].mean() * len(SEEDS) * len(rest)
     low = m["stage_cpu_s"].sum() + base * m["ratio"].min() + load
     high = m["stage_cpu_s"].sum() + base * m["ratio"].max() + load
+    # the measured tasks' pooled ratio (their CPU over their recorded wall, summed): a point estimate in the range
+    pooled = m["stage_cpu_s"].sum() + base * m["eval_cpu_s"].sum() / m["grid_eval_wall_s"].sum() + load
+    m.attrs["stage_cpu_h"] = (low / 3600, pooled / 3600, high / 3600)
     lines = [
         f"Measured tasks: {len(m)}; the stage has {len(stage.tasks)} tasks x {stage.n_configs} configs x "
         f"{len(SEEDS)} seeds x {EPOCHS} epochs = {len(stage.tasks) * stage.n_configs * len(SEEDS)} evaluations.",
@@ -313,7 +317,8 @@ def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) ->
         if missing else ""
     lines += ["", f"The other {len(rest)} tasks, scaled from their recorded cost by the smallest and largest ratio "
               f"above{unrecorded}, with the measured tasks' mean load: the whole stage costs **{low / 3600:.2f} to "
-              f"{high / 3600:.2f} CPU hours**."]
+              f"{high / 3600:.2f} CPU hours**; {pooled / 3600:.2f} with the measured tasks' pooled ratio (their CPU "
+              "seconds over their recorded wall seconds, summed)."]
     return m, "\n".join(lines)
 
 
@@ -327,6 +332,9 @@ def main(argv=None):
     ms.add_argument("--epochs", type=int, nargs=2, default=[1, 3], help="two budgets: the cost's line in epochs")
     ms.add_argument("--configs", type=int, default=None, help="the first N configs of the stage (default all)")
     ms.add_argument("--out", default=None, help="also write the table (CSV) and the markdown here (file stem)")
+    ms.add_argument("--append", action="store_true", help="keep the other tasks already measured in --out's CSV")
+    co = sub.add_parser("cost", help="the whole build's CPU hours from each stage's saved measurement")
+    co.add_argument("--results", default=str(ROOT / "bench" / "results"), help="folder of the cost_<stage>.csv files")
     r = sub.add_parser("run")
     r.add_argument("--stage", action="append", choices=list(BY_NAME), help="only these stages (default: all, in order)")
     r.add_argument("--hours", type=float, default=12.0, help="stop cleanly after this long")
@@ -342,14 +350,44 @@ def main(argv=None):
         unknown = [t for t in args.tasks if t not in stage.tasks]
         if unknown:
             ap.error(f"--tasks {unknown} are not tasks of stage {stage.name}; it has {list(stage.tasks)}")
-        table, text = extrapolate(stage, measure(stage, args.tasks, tuple(args.epochs), args.configs),
-                                  tuple(args.epochs))
+        measured = measure(stage, args.tasks, tuple(args.epochs), args.configs)
+        if args.append and args.out and Path(f"{args.out}.csv").exists():   # the tasks measured before, kept
+            before = pd.read_csv(f"{args.out}.csv")
+            measured = pd.concat([before[~before["task"].isin(args.tasks)][measured.columns], measured],
+                                 ignore_index=True)
+        table, text = extrapolate(stage, measured, tuple(args.epochs))
         print(text)
         if args.out:
             table.to_csv(f"{args.out}.csv", index=False)
             Path(f"{args.out}.md").write_text(text + "\n")
         return
+    if args.cmd == "cost":
+        print(whole_cost(Path(args.results)))
+        return
     run([BY_NAME[n] for n in args.stage] if args.stage else STAGES, args.hours, args.commit, args.ray)
+
+
+def whole_cost(results: Path) -> str:
+    """The whole build's CPU hours, markdown: every stage re-extrapolated from its saved measurement
+    (`<results>/cost_<stage>.csv`, written by `measure --out`); a stage without one says so."""
+    rows, missing = [], []
+    for stage in STAGES:
+        f = results / f"cost_{stage.name}.csv"
+        if not f.exists():
+            missing.append(stage.name)
+            continue
+        measured = pd.read_csv(f)
+        lo, hi = sorted(int(c.split("_e")[1]) for c in measured.columns if c.startswith("cpu_s_e"))
+        m, _ = extrapolate(stage, measured, (lo, hi))
+        rows.append((stage.name, len(m), len(stage.tasks), *m.attrs["stage_cpu_h"]))
+    lines = ["| stage | tasks measured | tasks | CPU h, low | CPU h, pooled ratio | CPU h, high |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {n} | {k} | {t} | {a:.2f} | {b:.2f} | {c:.2f} |" for n, k, t, a, b, c in rows]
+    total = [sum(r[i] for r in rows) for i in (3, 4, 5)]
+    lines.append(f"| **whole build** | {sum(r[1] for r in rows)} | {sum(r[2] for r in rows)} | **{total[0]:.2f}** | "
+                 f"**{total[1]:.2f}** | **{total[2]:.2f}** |")
+    if missing:
+        lines += ["", f"Not measured (not in the total): {', '.join(missing)}."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
