@@ -284,8 +284,9 @@ def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) ->
     m["eval_cpu_s"] = m["fixed_cpu_s"] + EPOCHS * m["per_epoch_cpu_s"]   # one config, EPOCHS epochs
     m["stage_cpu_s"] = m["load_cpu_s"] * len(SEEDS) + m["eval_cpu_s"] * stage.n_configs * len(SEEDS)
     # recorded wall seconds per evaluation at 10 epochs: the stage's own rows first, then the seed30 grid build's
-    own = _shipped(stage)
-    own = own[own["task"].isin(stage.tasks)].groupby("task")["cost_s"].mean()
+    own = _shipped(stage)   # (nothing yet for a stage that has not shipped)
+    own = own[own["task"].isin(stage.tasks)].groupby("task")["cost_s"].mean() if "cost_s" in own \
+        else pd.Series(dtype=float)
     grid_eval = pd.concat([own, _shipped(BY_NAME["seed30"]).groupby("task")["cost_s"].mean()])
     grid_eval = grid_eval[~grid_eval.index.duplicated()]
     m["grid_eval_wall_s"] = m["task"].map(grid_eval)
