@@ -351,8 +351,10 @@ def main(argv=None):
         unknown = [t for t in args.tasks if t not in stage.tasks]
         if unknown:
             ap.error(f"--tasks {unknown} are not tasks of stage {stage.name}; it has {list(stage.tasks)}")
+        if args.append and not args.out:
+            ap.error("--append keeps the tasks measured before in --out's CSV: give --out")
         measured = measure(stage, args.tasks, tuple(args.epochs), args.configs)
-        if args.append and args.out and Path(f"{args.out}.csv").exists():   # the tasks measured before, kept
+        if args.append and Path(f"{args.out}.csv").exists():   # the tasks measured before, kept
             before = pd.read_csv(f"{args.out}.csv")
             measured = pd.concat([before[~before["task"].isin(args.tasks)][measured.columns], measured],
                                  ignore_index=True)
@@ -381,7 +383,8 @@ def whole_cost(results: Path) -> str:
         lo, hi = sorted(int(c.split("_e")[1]) for c in measured.columns if c.startswith("cpu_s_e"))
         m, _ = extrapolate(stage, measured, (lo, hi))
         rows.append((stage.name, len(m), len(stage.tasks), *m.attrs["stage_cpu_h"]))
-    lines = ["| stage | tasks measured | tasks | CPU h, low | CPU h, pooled ratio | CPU h, high |", "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| stage | tasks measured | tasks | CPU h, low | CPU h, pooled ratio | CPU h, high |",
+             "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {n} | {k} | {t} | {a:.2f} | {b:.2f} | {c:.2f} |" for n, k, t, a, b, c in rows]
     total = [sum(r[i] for r in rows) for i in (3, 4, 5)]
     lines.append(f"| **whole build** | {sum(r[1] for r in rows)} | {sum(r[2] for r in rows)} | **{total[0]:.2f}** | "
