@@ -19,6 +19,7 @@ it commits each new part at once (that path only). Two `run`s may work at once o
 """
 import argparse
 import contextlib
+import functools
 import os
 import subprocess
 import sys
@@ -271,11 +272,19 @@ def measure(stage: Stage, tasks: list, epochs: tuple = (1, 3), n_configs: int | 
     return pd.DataFrame(rows)
 
 
+@functools.lru_cache(maxsize=None)
+def _recorded_cost(folder: Path, space: SearchSpace) -> pd.Series:
+    """Mean recorded `cost_s` per evaluation of each task shipped in `folder` (empty if nothing ships there), read once
+    a process: `cost` extrapolates every stage, and four share one folder."""
+    frame = _shipped(Stage("", (), 0, "", space, folder))
+    return frame.groupby("task")["cost_s"].mean() if "cost_s" in frame else pd.Series(dtype=float)
+
+
 def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) -> tuple:
     """(per-task table, markdown): each measured task's cost at the stage's settings (load + per-config line at
     EPOCHS x len(SEEDS) x the stage's configs), and the stage's total: the unmeasured tasks scaled from their recorded
     wall cost (`cost_s`, a mean per evaluation: the stage's own shipped rows of the task, else the seed30 grid build's
-    of the same task id, else the mean of the stage's recorded tasks) by the measured tasks' ratio of CPU to recorded
+    of the same task id, else the mean of the stage's recorded tasks, or of the measured ones if none is) by the measured tasks' ratio of CPU to recorded
     wall seconds (the smallest and the largest: a range)."""
     lo, hi = epochs
     m = measured.copy()
@@ -284,10 +293,9 @@ def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) ->
     m["eval_cpu_s"] = m["fixed_cpu_s"] + EPOCHS * m["per_epoch_cpu_s"]   # one config, EPOCHS epochs
     m["stage_cpu_s"] = m["load_cpu_s"] * len(SEEDS) + m["eval_cpu_s"] * stage.n_configs * len(SEEDS)
     # recorded wall seconds per evaluation at 10 epochs: the stage's own rows first, then the seed30 grid build's
-    own = _shipped(stage)   # (nothing yet for a stage that has not shipped)
-    own = own[own["task"].isin(stage.tasks)].groupby("task")["cost_s"].mean() if "cost_s" in own \
-        else pd.Series(dtype=float)
-    grid_eval = pd.concat([own, _shipped(BY_NAME["seed30"]).groupby("task")["cost_s"].mean()])
+    own = _recorded_cost(stage.shipped, stage.space)
+    own = own[own.index.isin(stage.tasks)]
+    grid_eval = pd.concat([own, _recorded_cost(BY_NAME["seed30"].shipped, SEED_SPACE)])
     grid_eval = grid_eval[~grid_eval.index.duplicated()]
     m["grid_eval_wall_s"] = m["task"].map(grid_eval)
     m["ratio"] = m["eval_cpu_s"] / m["grid_eval_wall_s"]

@@ -273,7 +273,7 @@ def main():
     q = sub.add_parser("summary")
     q.add_argument("--results", default=str(Path(__file__).resolve().parent / "results"))
     q.add_argument("--runs", nargs="+", default=["grid122_e2", "grid122_e10", "mixed_e2"],
-                   help="results files surrogate_<run>.csv (the grid runs on the 20-56-task meta-dataset: grid_e2 "
+                   help="results files surrogate_<run>.csv (the grid runs on the 41-task meta-dataset: grid_e2 "
                         "grid_e10)")
     a = ap.parse_args()
     {"run": run, "report": report, "timing": timing, "summary": summary}[a.cmd](a)
