@@ -19,11 +19,23 @@ training configs (`n_candidates=2000`) instead of the default's pool of the trai
 them. `dkgp_tm` (removed after commit 1a74a2c): the meta-feature prior's weighted scores as the GP's prior mean.
 `dkgp_mix075`: the default until commit 96bfe48, whose prior used `prior_mix=0.75` with the bandwidth chosen for mix 1
 (the default now chooses both together); the `_ucb` and `_random` variants of `dkgp` ran with that prior too.
+The default's first three picks are the meta-feature prior's and two of its portfolio's (`n_cover=2`, as MAMLTuner's)
+since the commit that added `dkgp_cover0`; before, the GP chose from the second pick (`n_cover=0`), and every `dkgp` row
+of the results files made before it (the runs on the 41-task meta-dataset) is that tuner. `dkgp_cover0` (the rows
+labelled `dkgp` until then) and `dkgp_cover1` are those covers; `dkgp_mf`, `dkgp_mix`, `dkgp_mix_ev`, `dkgp_ucb` and
+`dkgp_random` keep `n_cover=0`. `dkgp_mix`: the GP's prior mean at a training config is the training tasks' weighted mean
+score there, weighted by the meta-features and then by how each task orders the trials (`ablations.MixtureMean`);
+`dkgp_mix_ev`: that mean or the learned one, whichever the task's trials favour (marginal likelihood).
 Variants that differ only in `ask` share one meta-training per (task, seed) here (a cache in this script, which gives
-the same parameters a second fit would). `summary` prints the README's tables; `timing` the fit and ask times.
+the same parameters a second fit would; `run --fit-cache DIR` keeps it on disk across runs, so an ask-only variant
+costs only its asks: its rows then record a fit time of 0, and `report` gives each family the time measured where the
+fit was made). `summary` prints the README's tables; `timing` the fit and ask times.
 """
 import argparse
+import copy
+import hashlib
 import json
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -33,7 +45,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablations import ConditionedMean, PooledKernel  # noqa: E402
+from ablations import ConditionedMean, MixtureMean, PooledKernel, variant  # noqa: E402
 
 from metahpo_kit.benchmark import headline_tasks, paired_table, run_benchmark, seed_spread, summarize
 from metahpo_kit.dkgp import DeepKernelTuner
@@ -43,20 +55,34 @@ from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner
 from metahpo_kit.tuners import RandomTuner
 
 ASK_ONLY = ("zero_shot", "n_cover", "acquisition", "beta", "n_candidates")
+ASK_ONLY_SWITCHES = ("mixture_mean", "sharpness")   # switches that `fit` does not read
 _FITS = {}
+FIT_CACHE = None   # a folder (`run --fit-cache`): fits kept on disk, so a later run of an ask-only variant reuses them
 
 
 class SharedFit:
-    "A mixin: tuners whose fit arguments, data and seed are equal share one fit (a deterministic fit gives the same)."
+    """A mixin: tuners whose fit arguments, data and seed are equal share one fit (a deterministic fit gives the same),
+    in this process and, with `FIT_CACHE`, across runs. The key names the class (its switches), the fit arguments,
+    the training tasks and the tasks left out; a subclass that changes only `ask` (`ASK_ONLY_SWITCHES`) shares them."""
     def fit(self, metadataset=None, exclude_tasks=()):
         params = {k: v for k, v in self.get_params().items() if k not in ASK_ONLY and k != "space"}
-        key = (type(self).__name__, repr(sorted(params.items())), id(metadataset),
-               tuple(sorted(map(str, exclude_tasks))))
+        kit_class = next(c for c in type(self).__mro__ if c.__module__.startswith("metahpo_kit."))
+        switches = {k: getattr(self, k) for k in getattr(self, "switches", ()) if k not in ASK_ONLY_SWITCHES}
+        key = (kit_class.__name__, repr(sorted(switches.items())), repr(sorted(params.items())),
+               repr(sorted(map(str, metadataset.tasks))), repr(sorted(map(str, exclude_tasks))))
+        path = None
+        if FIT_CACHE is not None:
+            path = Path(FIT_CACHE) / (hashlib.sha256(repr(key).encode()).hexdigest()[:24] + ".pkl")
+            if key not in _FITS and path.exists():
+                _FITS[key] = pickle.loads(path.read_bytes())
         if key not in _FITS:
             super().fit(metadataset, exclude_tasks)
             _FITS[key] = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(pickle.dumps(_FITS[key]))
         else:
-            vars(self).update(_FITS[key])
+            vars(self).update(copy.deepcopy(_FITS[key]))
             self._cand = self._train_features = None
         return self
 
@@ -73,6 +99,10 @@ class SharedConditioned(SharedFit, ConditionedMean):
     pass
 
 
+class SharedMixture(SharedFit, MixtureMean):
+    pass
+
+
 def _removed(name: str, commit: str):
     "A factory for an attempt whose code was removed (its rows stay in the results): running it says where it is."
     def make():
@@ -82,20 +112,25 @@ def _removed(name: str, commit: str):
 
 def methods(space, epochs: int) -> dict:
     "name -> a factory of the unfitted tuner."
+    old = dict(n_cover=0)   # the default until commit @COVER@: variants whose rows ran with it keep it
     return {
         "dkgp": lambda: SharedDKGP(space, epochs=epochs),
-        "dkgp_ucb": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb"),
+        "dkgp_cover0": lambda: SharedDKGP(space, epochs=epochs, **old),
+        "dkgp_cover1": lambda: SharedDKGP(space, epochs=epochs, n_cover=1),
+        "dkgp_ucb": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb", **old),
         "dkgp_tm": _removed("dkgp_tm", "1a74a2c"),   # the prior's weighted scores as the GP's mean: did not help
         "dkgp_mix075": _removed("dkgp_mix075", "96bfe48"),   # the default before: prior_mix 0.75, bandwidth for mix 1
-        "dkgp_random": lambda: SharedDKGP(space, epochs=epochs, n_candidates=2000),
-        "dkgp_ucb_random": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb", n_candidates=2000),
+        "dkgp_random": lambda: SharedDKGP(space, epochs=epochs, n_candidates=2000, **old),
+        "dkgp_ucb_random": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb", n_candidates=2000, **old),
         "dkgp_alone": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean"),
         "dkgp_alone_ucb": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", acquisition="ucb"),
         "dkgp_alone_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", n_candidates=2000),
         "dkgp_alone_ucb_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", acquisition="ucb",
                                                     n_candidates=2000),
-        "dkgp_mf": lambda: SharedConditioned(space, epochs=epochs),
+        "dkgp_mf": lambda: SharedConditioned(space, epochs=epochs, **old),
         "dkgp_mf_alone": lambda: SharedConditioned(space, epochs=epochs, zero_shot="mean"),
+        "dkgp_mix": lambda: SharedMixture(space, epochs=epochs, **old),
+        "dkgp_mix_ev": lambda: variant(SharedMixture, mixture_mean="evidence")(space, epochs=epochs, **old),
         "pooled_alone": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean"),
         "pooled_alone_ucb": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", acquisition="ucb"),
         "pooled_alone_random": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", n_candidates=2000),
@@ -117,6 +152,8 @@ def load(benchmark: str):
 
 
 def run(a):
+    global FIT_CACHE
+    FIT_CACHE = a.fit_cache
     torch.set_num_threads(1)
     md = load(a.benchmark)
     out = Path(a.out)
@@ -170,19 +207,21 @@ def report(a):
           f"a meta-dataset build (fit times are busy-machine figures).\n")
     s = summarize(df[df.method.isin(order)], ks=ks).pivot(index="method", columns="k", values="regret_mean")
     spread = seed_spread(df[df.method.isin(order)], 3)
+    spread5 = seed_spread(df[df.method.isin(order)], 5)["spread"]   # the default's first 3 picks do not depend on the seed
     # variants that share one meta-training (see the docstring) show it once: give each the family's fit time
     family = df["method"].map(lambda m: next((f for f in ("pooled", "dkgp_mf", "dkgp") if m.startswith(f)), m))
     runs = df.assign(family=family).groupby(["method", "family", "task", "seed"])["fit_s"].first().reset_index()
     shared = runs.groupby(["family", "task", "seed"])["fit_s"].transform("max")
     fit = runs.assign(fit_s=shared).groupby("method")["fit_s"].median()
     print("Mean normalised regret over held-out tasks (a task's value: mean over seeds); then the mean at k=3 of each "
-          "meta-training seed's runs and its spread (max - min), and the median fit seconds per run.\n")
-    print("| method | " + " | ".join(f"k={k}" for k in ks) + " | k=3 per seed (spread) | fit s |")
-    print("|---|" + "---:|" * (len(ks) + 2))
+          "meta-training seed's runs and its spread (max - min), the spread at k=5, and the median fit seconds per run.\n")
+    print("| method | " + " | ".join(f"k={k}" for k in ks) + " | k=3 per seed (spread) | k=5 spread | fit s |")
+    print("|---|" + "---:|" * (len(ks) + 3))
     for m in order:
         seeds = spread.loc[m].drop("spread")
         print(f"| {m} | " + " | ".join(f"{s.loc[m, k]:.4f}" for k in ks) +
-              f" | {' / '.join(f'{v:.4f}' for v in seeds)} ({spread.loc[m, 'spread']:.4f}) | {fit[m]:.1f} |")
+              f" | {' / '.join(f'{v:.4f}' for v in seeds)} ({spread.loc[m, 'spread']:.4f}) | {spread5[m]:.4f} | "
+              f"{fit[m]:.1f} |")
     for base in ("portfolio", "similarity", "pooled_alone"):
         if base not in order:
             continue
@@ -198,21 +237,21 @@ def summary(a):
     "The README's tables: every benchmark's mean regret, and the default tuner paired with each baseline."
     ks = (1, 3, 5, 10, 20)
     runs = {name: pd.read_csv(Path(a.results) / f"surrogate_{name}.csv") for name in a.runs}
-    print("| benchmark | method | " + " | ".join(f"k={k}" for k in ks) + " | k=3 seed spread |")
+    print("| benchmark | method | " + " | ".join(f"k={k}" for k in ks) + " | seed spread k=3 / 5 |")
     print("|---|---|" + "---:|" * (len(ks) + 1))
     for name, df in runs.items():
-        show = [m for m in ("dkgp", "dkgp_alone", "dkgp_mf", "dkgp_mf_alone", "pooled_alone", "portfolio", "similarity")
-                if m in set(df.method)]
+        show = [m for m in ("dkgp", "dkgp_cover0", "dkgp_alone", "dkgp_mf", "dkgp_mix", "pooled_alone", "portfolio",
+                            "similarity") if m in set(df.method)]
         s = summarize(df[df.method.isin(show)], ks=ks).pivot(index="method", columns="k", values="regret_mean")
-        spread = seed_spread(df[df.method.isin(show)], 3)["spread"]
+        spread = {k: seed_spread(df[df.method.isin(show)], k)["spread"] for k in (3, 5)}
         for m in show:
             print(f"| {name} ({df.task.nunique()} tasks) | {m} | " + " | ".join(f"{s.loc[m, k]:.3f}" for k in ks)
-                  + f" | {spread[m]:.4f} |")
+                  + f" | {spread[3][m]:.4f} / {spread[5][m]:.4f} |")
     print("\n| benchmark | pair | " + " | ".join(f"k={k}" for k in ks) + " |")
     print("|---|---|" + "---|" * len(ks))
     for name, df in runs.items():
         for a_, b_ in (("dkgp", "portfolio"), ("dkgp", "similarity"), ("dkgp_alone", "portfolio"),
-                       ("dkgp_alone", "pooled_alone"), ("dkgp_mf", "portfolio"), ("dkgp_mf", "similarity")):
+                       ("dkgp_alone", "pooled_alone"), ("dkgp_cover0", "portfolio"), ("dkgp_cover0", "similarity")):
             if a_ not in set(df.method):
                 continue
             row = paired_table(df, b_, [a_], ks).iloc[0]
@@ -267,6 +306,8 @@ def main():
     r.add_argument("--shuffle", type=int, default=None, metavar="SEED",
                    help="pin the held-out tasks in an order shuffled with SEED (at the first run of --out)")
     r.add_argument("--out", required=True)
+    r.add_argument("--fit-cache", default=None, metavar="DIR",
+                   help="keep each meta-training on disk and reuse it (an ask-only variant then costs only its asks)")
     p = sub.add_parser("report")
     p.add_argument("csv")
     sub.add_parser("timing")
