@@ -7,8 +7,7 @@ study of one switch subclasses the tuner here, and `clone` (which keeps the clas
 held-out task and seed as it does the shipped tuner. `variant(**switches)` builds one on the fly (for
 `bench/maml_bench.py --maml first_order=False`; `variant(DeepKernelTuner, pooled=True)` for the deep-kernel GP).
 `PooledKernel` is the deep-kernel GP's multi-task ablation (`bench/surrogate_bench.py` runs it as `pooled_alone`),
-`ConditionedMean` its prior mean conditioned on meta-features (`dkgp_mf`, `dkgp_mf_alone` there), `MixtureMean` its
-prior mean from the training tasks' scores weighted by the meta-features and the trials (`dkgp_mix` there).
+`ConditionedMean` its prior mean conditioned on meta-features (`dkgp_mf`, `dkgp_mf_alone` there).
 
     from bench.ablations import SecondOrder
     SecondOrder(md.space, epochs=2, random_state=0).fit(md, exclude_tasks=md.same_dataset(task))
@@ -60,13 +59,6 @@ class ConditionedMean(DeepKernelTuner):
     """The deep-kernel GP whose prior-mean MLP also reads the task's standardised meta-features: a meta-learned mean
     that can move with the task (the shipped mean is one function of the config for every task)."""
     condition_mean = True
-
-
-class MixtureMean(DeepKernelTuner):
-    """The deep-kernel GP whose prior mean at a training config is the training tasks' weighted mean score there:
-    weights from the meta-features, then from how each task orders the trials (as the similarity rule weighs tasks);
-    the meta-learned mean elsewhere. It changes `ask` only."""
-    mixture_mean = True
 
 
 def variant(base: type = MAMLTuner, **switches) -> type:

@@ -20,12 +20,13 @@ them. `dkgp_tm` (removed after commit 1a74a2c): the meta-feature prior's weighte
 `dkgp_mix075`: the default until commit 96bfe48, whose prior used `prior_mix=0.75` with the bandwidth chosen for mix 1
 (the default now chooses both together); the `_ucb` and `_random` variants of `dkgp` ran with that prior too.
 The default's first three picks are the meta-feature prior's and two of its portfolio's (`n_cover=2`, as MAMLTuner's)
-since the commit that added `dkgp_cover0`; before, the GP chose from the second pick (`n_cover=0`), and every `dkgp` row
+since commit a7c4959; before, the GP chose from the second pick (`n_cover=0`), and every `dkgp` row
 of the results files made before it (the runs on the 41-task meta-dataset) is that tuner. `dkgp_cover0` (the rows
 labelled `dkgp` until then) and `dkgp_cover1` are those covers; `dkgp_mf`, `dkgp_mix`, `dkgp_mix_ev`, `dkgp_ucb` and
-`dkgp_random` keep `n_cover=0`. `dkgp_mix`: the GP's prior mean at a training config is the training tasks' weighted mean
-score there, weighted by the meta-features and then by how each task orders the trials (`ablations.MixtureMean`);
-`dkgp_mix_ev`: that mean or the learned one, whichever the task's trials favour (marginal likelihood).
+`dkgp_random` keep `n_cover=0`. `dkgp_mix` (removed after commit 55353f4, with no cover): the GP's prior mean at a
+training config two or more training tasks recorded is their mean score there, weighted by the meta-features and then
+by how each task orders the trials (as the similarity rule weighs tasks); `dkgp_mix_ev` (the same commit): that mean or
+the learned one, whichever gives the trials the higher marginal likelihood.
 Variants that differ only in `ask` share one meta-training per (task, seed) here (a cache in this script, which gives
 the same parameters a second fit would; `run --fit-cache DIR` keeps it on disk across runs, so an ask-only variant
 costs only its asks: its rows then record a fit time of 0, and `report` gives each family the time measured where the
@@ -45,7 +46,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablations import ConditionedMean, MixtureMean, PooledKernel, variant  # noqa: E402
+from ablations import ConditionedMean, PooledKernel  # noqa: E402
 
 from metahpo_kit.benchmark import headline_tasks, paired_table, run_benchmark, seed_spread, summarize
 from metahpo_kit.dkgp import DeepKernelTuner
@@ -55,7 +56,6 @@ from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner
 from metahpo_kit.tuners import RandomTuner
 
 ASK_ONLY = ("zero_shot", "n_cover", "acquisition", "beta", "n_candidates")
-ASK_ONLY_SWITCHES = ("mixture_mean", "sharpness")   # switches that `fit` does not read
 _FITS = {}
 FIT_CACHE = None   # a folder (`run --fit-cache`): fits kept on disk, so a later run of an ask-only variant reuses them
 
@@ -63,11 +63,11 @@ FIT_CACHE = None   # a folder (`run --fit-cache`): fits kept on disk, so a later
 class SharedFit:
     """A mixin: tuners whose fit arguments, data and seed are equal share one fit (a deterministic fit gives the same),
     in this process and, with `FIT_CACHE`, across runs. The key names the class (its switches), the fit arguments,
-    the training tasks and the tasks left out; a subclass that changes only `ask` (`ASK_ONLY_SWITCHES`) shares them."""
+    the training tasks and the tasks left out."""
     def fit(self, metadataset=None, exclude_tasks=()):
         params = {k: v for k, v in self.get_params().items() if k not in ASK_ONLY and k != "space"}
         kit_class = next(c for c in type(self).__mro__ if c.__module__.startswith("metahpo_kit."))
-        switches = {k: getattr(self, k) for k in getattr(self, "switches", ()) if k not in ASK_ONLY_SWITCHES}
+        switches = {k: getattr(self, k) for k in getattr(self, "switches", ())}
         key = (kit_class.__name__, repr(sorted(switches.items())), repr(sorted(params.items())),
                repr(sorted(map(str, metadataset.tasks))), repr(sorted(map(str, exclude_tasks))))
         path = None
@@ -99,10 +99,6 @@ class SharedConditioned(SharedFit, ConditionedMean):
     pass
 
 
-class SharedMixture(SharedFit, MixtureMean):
-    pass
-
-
 def _removed(name: str, commit: str):
     "A factory for an attempt whose code was removed (its rows stay in the results): running it says where it is."
     def make():
@@ -112,7 +108,7 @@ def _removed(name: str, commit: str):
 
 def methods(space, epochs: int) -> dict:
     "name -> a factory of the unfitted tuner."
-    old = dict(n_cover=0)   # the default until commit @COVER@: variants whose rows ran with it keep it
+    old = dict(n_cover=0)   # the default until commit a7c4959: variants whose rows ran with it keep it
     return {
         "dkgp": lambda: SharedDKGP(space, epochs=epochs),
         "dkgp_cover0": lambda: SharedDKGP(space, epochs=epochs, **old),
@@ -129,8 +125,8 @@ def methods(space, epochs: int) -> dict:
                                                     n_candidates=2000),
         "dkgp_mf": lambda: SharedConditioned(space, epochs=epochs, **old),
         "dkgp_mf_alone": lambda: SharedConditioned(space, epochs=epochs, zero_shot="mean"),
-        "dkgp_mix": lambda: SharedMixture(space, epochs=epochs, **old),
-        "dkgp_mix_ev": lambda: variant(SharedMixture, mixture_mean="evidence")(space, epochs=epochs, **old),
+        "dkgp_mix": _removed("dkgp_mix", "55353f4"),   # the tasks' scores, weighted by meta-features and trials, as
+        "dkgp_mix_ev": _removed("dkgp_mix_ev", "55353f4"),   # the GP's mean; or that where the trials favour it
         "pooled_alone": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean"),
         "pooled_alone_ucb": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", acquisition="ucb"),
         "pooled_alone_random": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", n_candidates=2000),

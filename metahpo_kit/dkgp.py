@@ -107,12 +107,7 @@ class DeepKernelTuner(Tuner):
     bandwidth = None        # the prior's kernel bandwidth (None: chosen leave-one-dataset-out in fit)
     prior_mix = None        # the prior's share of kernel weights, the rest equal (None: chosen with the bandwidth)
     condition_mean = False  # True: the prior-mean MLP also reads the task's standardised meta-features
-    mixture_mean = False    # True: the GP's prior mean at a config two or more training tasks recorded is their
-                            # weighted mean score there: weights from the meta-features, then from the trials (`ask` only);
-                            # "evidence": that mean or the meta-learned one, whichever the task's trials favour
-    sharpness = 10.0        # with `mixture_mean`: how fast a task's weight falls as it orders the trials unlike the task
-    switches = ("pooled", "floor", "lr", "tasks_per_step", "batch", "bandwidth", "prior_mix", "condition_mean",
-                "mixture_mean", "sharpness")
+    switches = ("pooled", "floor", "lr", "tasks_per_step", "batch", "bandwidth", "prior_mix", "condition_mean")
 
     def __init__(self, space: SearchSpace = SEED_SPACE, *,
                  epochs: int | None = None,   # the epoch budget of the training scores (None: final epoch)
@@ -171,9 +166,7 @@ class DeepKernelTuner(Tuner):
                  "batch": (lambda v: whole(v, 2), "a whole number >= 2"),
                  "bandwidth": (lambda v: v is None or (isinstance(v, (int, float)) and v > 0), "None or a number > 0"),
                  "prior_mix": (lambda v: v is None or (real(v) and 0 <= v <= 1), "None or a number in [0, 1]"),
-                 "condition_mean": (lambda v: isinstance(v, bool), "True or False"),
-                 "mixture_mean": (lambda v: isinstance(v, bool) or v == "evidence", "one of [False, True, 'evidence']"),
-                 "sharpness": (lambda v: real(v) and v >= 0, "a finite number >= 0")}
+                 "condition_mean": (lambda v: isinstance(v, bool), "True or False")}
         for name in (*self._param_names(), *self.switches):
             if name not in rules:   # an argument a subclass added: its own to check
                 continue
@@ -299,8 +292,7 @@ def _features(self: DeepKernelTuner, X: np.ndarray,   # encoded configs (n, d)
 @patch
 def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history: int, n_random: int,
                 z: np.ndarray | None = None) -> tuple:
-    """(config_of, key_of, features, prior mean, pool) of what `ask` ranks; `config_of(j)` and `key_of(j)` give
-    candidate j, `pool[j]` its index among the training configs (-1: none).
+    """(config_of, key_of, features, prior mean) of what `ask` ranks; `config_of(j)` and `key_of(j)` give candidate j.
     On finite spaces of up to `GRID_LIMIT` configs: the grid (built once). Else: every training config (so a config
     that did well elsewhere is always a candidate) and, if `n_random`, as many random points (seeded by the history's
     length) and local moves around the best three observed (as `MAMLTuner`); a random point is decoded only when
@@ -312,10 +304,7 @@ def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history:
         if self._cand is None or self._cand[-1] != zkey:
             grid = self.space.grid()
             keys = [config_key(c) for c in grid]
-            index = self._pool_index()
-            pool = np.array([index.get(k, -1) for k in keys])
-            self._cand = (grid.__getitem__, keys.__getitem__, *self._features(self.space.encode_many(grid), z), pool,
-                          zkey)
+            self._cand = (grid.__getitem__, keys.__getitem__, *self._features(self.space.encode_many(grid), z), zkey)
         return self._cand[:-1]
     if self._train_features is None or self._train_features[-1] != zkey:
         self._train_features = ([json.loads(k) for k in self.train_keys_], *self._features(self.train_X_, z), zkey)
@@ -328,8 +317,7 @@ def _candidates(self: DeepKernelTuner, Xh: np.ndarray, y: np.ndarray, n_history:
     n = len(X)
     config_of = lambda j: self.space.decode(X[j]) if j < n else train[j - n]
     key_of = lambda j: config_key(config_of(j)) if j < n else self.train_keys_[j - n]
-    pool = np.concatenate([np.full(n, -1), np.arange(len(train))])
-    return config_of, key_of, np.concatenate([phi, phi_t]), np.concatenate([m, m_t]), pool
+    return config_of, key_of, np.concatenate([phi, phi_t]), np.concatenate([m, m_t])
 
 # %% ../nbs/07b_dkgp.ipynb #5989bdfd
 @patch
@@ -342,9 +330,8 @@ def _n_random(self: DeepKernelTuner) -> int:
 
 @patch
 def _affine(self: DeepKernelTuner, L: np.ndarray, m_h: np.ndarray, y: np.ndarray) -> tuple:
-    """(a, b, log posterior) with raw scores y = a + b g: a by generalised least squares (flat prior), b the MAP over
-    a grid under the log-normal prior of the training tasks' ranges (restricted likelihood: n - 1 degrees of freedom);
-    the log posterior at the MAP compares prior means `m_h` on the same trials."""
+    """(a, b) with raw scores y = a + b g: a by generalised least squares (flat prior), b the MAP over a grid under
+    the log-normal prior of the training tasks' ranges (restricted likelihood: n - 1 degrees of freedom)."""
     solve = lambda v: cho_solve((L, True), v)
     one = np.ones(len(y))
     Ki1, Kiy, Kim = solve(one), solve(y), solve(m_h)
@@ -355,91 +342,16 @@ def _affine(self: DeepKernelTuner, L: np.ndarray, m_h: np.ndarray, y: np.ndarray
     Q = y @ Kiy - 2 * bs * (y @ Kim) + bs ** 2 * (m_h @ Kim) - a ** 2 * s11
     logpost = -0.5 * np.maximum(Q, 0) / bs ** 2 - (len(y) - 1) * np.log(bs) - 0.5 * ((np.log(bs) - mu_b) / sd_b) ** 2
     j = int(np.argmax(logpost))
-    return float(a[j]), float(bs[j]), float(logpost[j])
+    return float(a[j]), float(bs[j])
 
 
 @patch
-def _pool_index(self: DeepKernelTuner) -> dict:
-    "{key: index} of the training configs (built once per fit)."
-    src, index = self.__dict__.get("_index", (None, None))
-    if src is not self.train_keys_:
-        index = {k: j for j, k in enumerate(self.train_keys_)}
-        self._index = (self.train_keys_, index)
-    return index
-
-
-@patch
-def _task_table(self: DeepKernelTuner) -> np.ndarray:
-    "The training tasks' scores over the training configs on meta-training's scale (`_scale`), NaN where not recorded."
-    src, T = self.__dict__.get("_table", (None, None))
-    if src is not self.prior_Y_:
-        T = np.full_like(self.prior_Y_, np.nan)
-        for i, row in enumerate(self.prior_Y_):
-            ok = ~np.isnan(row)
-            T[i, ok] = _scale(row[ok], self.floor)
-        self._table = (self.prior_Y_, T)
-    return T
-
-
-@patch
-def _mixture_weights(self: DeepKernelTuner, pool_h: np.ndarray, y: np.ndarray, task) -> np.ndarray:
-    """With `mixture_mean`: the training tasks' weights given the scored trials (their training-config indices
-    `pool_h`, -1: none, and scores y): the meta-feature prior's weights times exp(-sharpness (1 - a)), where a is the
-    share of the trials' ordered pairs that the task's recorded scores order the same way (ties half; 0.5 when the
-    task recorded fewer than two of them), as the similarity rule weighs tasks; summing to 1."""
-    known = task is not None
-    z = self._task_vector(task) if known else np.zeros(self.prior_Z_.shape[1])
-    w = prior_weights(self.prior_Z_, z, self.bandwidth_ if known else math.inf, self.prior_mix_)
-    if len(y) < 2:
-        return w
-    T = self._task_table()
-    pred = np.where(pool_h >= 0, T[:, np.maximum(pool_h, 0)], np.nan)          # (tasks, trials)
-    d = pred[:, :, None] - pred[:, None, :]
-    pairs = (y[:, None] > y[None, :])[None] & ~np.isnan(d)                    # the trials' ordered pairs, both recorded
-    n = pairs.sum((1, 2))
-    agree = np.where(n > 0, (((d > 0) & pairs).sum((1, 2)) + 0.5 * ((d == 0) & pairs).sum((1, 2))) / np.maximum(n, 1),
-                     0.5)
-    w = w * np.exp(-self.sharpness * (1 - agree))
-    return w / w.sum()
-
-
-@patch
-def _mixture(self: DeepKernelTuner, pool: np.ndarray, m: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The prior mean with `mixture_mean`: at a training config (`pool`: its index, -1: none) that two or more
-    training tasks recorded, their mean score weighted by `w`; elsewhere the meta-learned mean `m`."""
-    T = self._task_table()
-    cols = np.maximum(pool, 0)
-    has = ~np.isnan(T[:, cols])
-    num, den = w @ np.where(has, T[:, cols], 0.0), w @ has
-    use = (pool >= 0) & (has.sum(0) >= 2) & (den > 1e-12)
-    return np.where(use, num / np.where(use, den, 1.0), m)
-
-
-@patch
-def _pool_of(self: DeepKernelTuner, history) -> np.ndarray:
-    "The training-config index of each scored observation of `history` (-1: not a training config), in order."
-    index, seen = self._pool_index(), self.__dict__.setdefault("_seen", {})
-    out = []
-    for o in history:
-        if scored(o):
-            hit = seen.get(config_key(o.config)) if isinstance(o.config, dict) else None
-            out.append(index.get(hit[0] if hit else config_key(self.space.validate(o.config)), -1))
-    return np.array(out, dtype=int)
-
-
-@patch
-def _posterior(self: DeepKernelTuner, phi_h, m_h, y, phi_c, m_c,
-               alt: tuple | None = None,   # (m_h, m_c) of another prior mean: used where the trials favour it
-              ) -> tuple:
+def _posterior(self: DeepKernelTuner, phi_h, m_h, y, phi_c, m_c) -> tuple:
     "(mean, sd, best) of the normalised score g at the candidates, given raw scores y at the observed features."
     ls, os_, noise = self.hypers_
     phi_h = phi_h.astype(float)
     L = np.linalg.cholesky(os_ * rbf(phi_h, phi_h, ls) + (noise + 1e-6) * np.eye(len(y)))
-    a, b, evidence = self._affine(L, m_h, y)
-    if alt is not None and len(y) >= 2:
-        a2, b2, evidence2 = self._affine(L, alt[0], y)
-        if evidence2 > evidence:
-            (a, b), (m_h, m_c) = (a2, b2), alt
+    a, b = self._affine(L, m_h, y)
     g = np.maximum((y - a) / b, self.floor)
     Kc = os_ * rbf(phi_c, phi_h, ls).astype(float)                         # (n_c, n)
     mu = m_c + Kc @ cho_solve((L, True), g - m_h)
@@ -463,27 +375,16 @@ def predict(self: DeepKernelTuner, history=(),   # observations of the task (onl
     about its best); with no scored observation, the meta-learned prior (mean m(x), sd of the output scale)."""
     if not hasattr(self, "params_"):
         raise ValueError("DeepKernelTuner is not fitted: call fit(metadataset) first")
-    history = as_history(history, self.space)
-    _, Xh, y = self._observed(history)
+    _, Xh, y = self._observed(as_history(history, self.space))
     z = self._task_vector(task) if self.condition_mean else None
     if configs is None:
-        _, _, phi_c, m_c, pool_c = self._candidates(Xh, y, len(history), self._n_random(), z)
+        _, _, phi_c, m_c = self._candidates(Xh, y, len(history), self._n_random(), z)
     else:
-        configs = [self.space.validate(c) for c in configs]
-        phi_c, m_c = self._features(self.space.encode_many(configs), z)
-        index = self._pool_index()
-        pool_c = np.array([index.get(config_key(c), -1) for c in configs], dtype=int)
-    phi_h, m_h = self._features(Xh, z)
-    alt = None
-    if self.mixture_mean:
-        pool_h = self._pool_of(history)
-        w = self._mixture_weights(pool_h, y, task)
-        alt = self._mixture(pool_h, m_h, w), self._mixture(pool_c, m_c, w)
-        if self.mixture_mean is True:
-            (m_h, m_c), alt = alt, None
+        phi_c, m_c = self._features(self.space.encode_many([self.space.validate(c) for c in configs]), z)
     if not len(y):
         return m_c, np.full(len(m_c), math.sqrt(self.hypers_[1]))
-    return self._posterior(phi_h, m_h, y, phi_c, m_c, alt)[:2]
+    phi_h, m_h = self._features(Xh, z)
+    return self._posterior(phi_h, m_h, y, phi_c, m_c)[:2]
 
 # %% ../nbs/07b_dkgp.ipynb #f354d8ce
 @patch
@@ -529,25 +430,14 @@ def _next(self: DeepKernelTuner, history=(), task=None) -> dict:
             return pick
     n_random = self._n_random()
     z = self._task_vector(task) if self.condition_mean else None
-    phi_h, m_h = self._features(Xh, z)
-    if self.mixture_mean:   # the training tasks' weighted scores as the prior mean, weighted by the trials too
-        pool_h = self._pool_of(as_history(history, self.space))
-        w = self._mixture_weights(pool_h, y, task)
-        mix_h = self._mixture(pool_h, m_h, w)
-        if self.mixture_mean is True:
-            m_h = mix_h
+    phi_h, m_h = self._features(Xh, z) if len(y) else (None, None)
     # the pool alone first; once every pool config is tried, random candidates as well (the default only)
     for n in ((n_random, 2000) if n_random == 0 and self.n_candidates is None else (n_random,)):
-        config_of, key_of, phi_c, m_c, pool_c = self._candidates(Xh, y, len(history), n, z)
-        alt = None
-        if self.mixture_mean is True:
-            m_c = self._mixture(pool_c, m_c, w)
-        elif self.mixture_mean:
-            alt = (mix_h, self._mixture(pool_c, m_c, w))
+        config_of, key_of, phi_c, m_c = self._candidates(Xh, y, len(history), n, z)
         if not len(y):
             score = m_c
         else:
-            mu, sd, best = self._posterior(phi_h, m_h, y, phi_c, m_c, alt)
+            mu, sd, best = self._posterior(phi_h, m_h, y, phi_c, m_c)
             score = {"ucb": lambda: mu + self.beta * sd, "ei": lambda: expected_improvement(mu, sd, best),
                      "mean": lambda: mu}[self.acquisition]()
         for j in np.argsort(-score, kind="stable"):

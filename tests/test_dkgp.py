@@ -1,5 +1,4 @@
 "Tests for the deep-kernel GP tuner: bad input, every history form, task ids of any type, copies, Optuna, failures."
-import json
 import pickle
 
 import numpy as np
@@ -206,29 +205,6 @@ def test_the_conditioned_mean_reads_the_task_and_only_with_its_switch(syn, tuner
     cond.ask(hist, task="synth0")
     assert np.allclose(cond.predict(hist, task="synth1")[0], fresh.predict(hist, task="synth1")[0])
     assert cond.ask(hist, task="synth1") == fresh.ask(hist, task="synth1")
-
-
-def test_the_mixture_mean_weighs_the_training_tasks_by_meta_features_then_by_the_trials(syn, tuner):
-    for bad in ({"mixture_mean": "yes"}, {"sharpness": -1.0}):
-        with pytest.raises(ValueError, match=f"{next(iter(bad))}=.*must be"):
-            ablations.variant(DeepKernelTuner, **bad)(n_steps=20).fit(syn, exclude_tasks=["synth0"])
-    mix = ablations.MixtureMean(n_steps=40, random_state=0).fit(syn, exclude_tasks=["synth0"])
-    for k in ("f", "m"):   # `fit` does not read the switch: the same meta-training as the shipped tuner's
-        assert all(np.array_equal(mix.params_[n], tuner.params_[n]) for n in mix.params_ if n.startswith(k))
-    # no trial yet: the mean at a training config is the tasks' scaled scores weighted as the meta-feature prior
-    from metahpo_kit.dkgp import _scale
-    from metahpo_kit.maml import prior_weights
-    w = prior_weights(mix.prior_Z_, mix._task_vector("synth0"), mix.bandwidth_, mix.prior_mix_)
-    configs = [json.loads(k) for k in mix.train_keys_[:50]]
-    T = np.stack([_scale(row, mix.floor)[:50] for row in mix.prior_Y_])   # synthetic tasks record every config
-    assert np.allclose(mix.predict([], configs, task="synth0")[0], w @ T)
-    assert not np.allclose(tuner.predict([], configs, task="synth0")[0], w @ T)
-    # trials scored as one training task scores them: that task's weight rises to the largest
-    i = mix.train_tasks_.index("synth3")
-    hist = [Observation(c, float(v)) for c, v in zip(configs[:8], mix.prior_Y_[i, :8])]
-    after = mix._mixture_weights(mix._pool_of(hist), np.array([o.score for o in hist]), "synth0")
-    assert after[i] == after.max() and after[i] > w[i]
-    assert mix.ask(hist, task="synth0") not in [o.config for o in hist]
 
 
 def test_as_an_optuna_sampler(syn, tuner):
