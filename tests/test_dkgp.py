@@ -207,6 +207,24 @@ def test_the_conditioned_mean_reads_the_task_and_only_with_its_switch(syn, tuner
     assert cond.ask(hist, task="synth1") == fresh.ask(hist, task="synth1")
 
 
+def test_the_benchmarks_fit_cache_gives_what_a_refit_would(syn, tmp_path, monkeypatch):
+    sb = bench_scripts.load("surrogate_bench")
+    monkeypatch.setattr(sb, "FIT_CACHE", str(tmp_path))
+    first = sb.SharedDKGP(n_steps=20, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    sb.SharedDKGP(n_steps=20, random_state=1).fit(syn, exclude_tasks=["synth0"])          # another seed: another fit
+    sb.SharedPooled(n_steps=20, random_state=0).fit(syn, exclude_tasks=["synth0"])        # another switch: another fit
+    assert len(list(tmp_path.glob("*.pkl"))) == 3
+    sb._FITS.clear()                                                                    # a new process, as it were
+    monkeypatch.setattr(DeepKernelTuner, "fit", lambda *a, **k: pytest.fail("meta-trained again"))
+    again = sb.SharedDKGP(n_steps=20, random_state=0, n_cover=0).fit(syn, exclude_tasks=["synth0"])   # ask-only change
+    assert all(np.array_equal(again.params_[k], first.params_[k]) for k in first.params_)
+    hist = [Observation(c, 0.5 + 0.01 * i) for i, c in enumerate(SEED_SPACE.grid()[:5])]
+    assert again.ask(hist, task="synth1") == first.set_params(n_cover=0).ask(hist, task="synth1")
+    again.params_["fw0"][:] = 0                                                         # a copy: the cache is untouched
+    assert not np.array_equal(again.params_["fw0"], sb.SharedDKGP(n_steps=20, random_state=0).fit(
+        syn, exclude_tasks=["synth0"]).params_["fw0"])
+
+
 def test_as_an_optuna_sampler(syn, tuner):
     study = optuna.create_study(direction="maximize", sampler=TunerSampler(tuner, seed=0, task="synth0"))
     table = TabularObjective(syn, "synth0")
