@@ -284,8 +284,8 @@ def extrapolate(stage: Stage, measured: pd.DataFrame, epochs: tuple = (1, 3)) ->
     """(per-task table, markdown): each measured task's cost at the stage's settings (load + per-config line at
     EPOCHS x len(SEEDS) x the stage's configs), and the stage's total: the unmeasured tasks scaled from their recorded
     wall cost (`cost_s`, a mean per evaluation: the stage's own shipped rows of the task, else the seed30 grid build's
-    of the same task id, else the mean of the stage's recorded tasks, or of the measured ones if none is) by the measured tasks' ratio of CPU to recorded
-    wall seconds (the smallest and the largest: a range)."""
+    of the same task id, else the mean of the stage's recorded tasks, or of the measured ones if none is) by the
+    measured tasks' ratio of CPU to recorded wall seconds (the smallest and the largest: a range)."""
     lo, hi = epochs
     m = measured.copy()
     m["per_epoch_cpu_s"] = (m[f"cpu_s_e{hi}"] - m[f"cpu_s_e{lo}"]) / (hi - lo) / m["configs"]

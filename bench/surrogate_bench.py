@@ -78,9 +78,11 @@ class SharedFit:
         if key not in _FITS:
             super().fit(metadataset, exclude_tasks)
             _FITS[key] = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
-            if path is not None:
+            if path is not None:   # written whole, then renamed: a run killed mid-write leaves no torn file
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(pickle.dumps(_FITS[key]))
+                part = path.with_suffix(".part")
+                part.write_bytes(pickle.dumps(_FITS[key]))
+                part.replace(path)
         else:
             vars(self).update(copy.deepcopy(_FITS[key]))
             self._cand = self._train_features = None
@@ -125,8 +127,9 @@ def methods(space, epochs: int) -> dict:
                                                     n_candidates=2000),
         "dkgp_mf": lambda: SharedConditioned(space, epochs=epochs, **old),
         "dkgp_mf_alone": lambda: SharedConditioned(space, epochs=epochs, zero_shot="mean"),
-        "dkgp_mix": _removed("dkgp_mix", "55353f4"),   # the tasks' scores, weighted by meta-features and trials, as
-        "dkgp_mix_ev": _removed("dkgp_mix_ev", "55353f4"),   # the GP's mean; or that where the trials favour it
+        # the training tasks' scores, weighted by meta-features and trials, as the GP's mean (or where trials favour it)
+        "dkgp_mix": _removed("dkgp_mix", "55353f4"),
+        "dkgp_mix_ev": _removed("dkgp_mix_ev", "55353f4"),
         "pooled_alone": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean"),
         "pooled_alone_ucb": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", acquisition="ucb"),
         "pooled_alone_random": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", n_candidates=2000),
@@ -200,17 +203,18 @@ def report(a):
           f"{len(fixed['train'])} tasks in the meta-dataset (each held-out task's dataset left out of training), "
           f"{len(fixed['too_flat'])} too flat and left out; seeds {sorted(map(int, df.seed.unique()))}; every learned tuner "
           f"refitted per seed. Machine: the kit's 2-CPU development machine, no GPU, one torch thread, shared with "
-          f"a meta-dataset build (fit times are busy-machine figures).\n")
+          f"other jobs: meta-dataset builds, notebook runs (fit times are busy-machine figures).\n")
     s = summarize(df[df.method.isin(order)], ks=ks).pivot(index="method", columns="k", values="regret_mean")
     spread = seed_spread(df[df.method.isin(order)], 3)
-    spread5 = seed_spread(df[df.method.isin(order)], 5)["spread"]   # the default's first 3 picks do not depend on the seed
+    spread5 = seed_spread(df[df.method.isin(order)], 5)["spread"]   # the default's first 3 picks ignore the seed
     # variants that share one meta-training (see the docstring) show it once: give each the family's fit time
     family = df["method"].map(lambda m: next((f for f in ("pooled", "dkgp_mf", "dkgp") if m.startswith(f)), m))
     runs = df.assign(family=family).groupby(["method", "family", "task", "seed"])["fit_s"].first().reset_index()
     shared = runs.groupby(["family", "task", "seed"])["fit_s"].transform("max")
     fit = runs.assign(fit_s=shared).groupby("method")["fit_s"].median()
     print("Mean normalised regret over held-out tasks (a task's value: mean over seeds); then the mean at k=3 of each "
-          "meta-training seed's runs and its spread (max - min), the spread at k=5, and the median fit seconds per run.\n")
+          "meta-training seed's runs and its spread (max - min), the spread at k=5, and the median fit seconds per "
+          "run.\n")
     print("| method | " + " | ".join(f"k={k}" for k in ks) + " | k=3 per seed (spread) | k=5 spread | fit s |")
     print("|---|" + "---:|" * (len(ks) + 3))
     for m in order:
