@@ -7,14 +7,18 @@ study of one switch subclasses the tuner here, and `clone` (which keeps the clas
 held-out task and seed as it does the shipped tuner. `variant(**switches)` builds one on the fly (for
 `bench/maml_bench.py --maml first_order=False`; `variant(DeepKernelTuner, pooled=True)` for the deep-kernel GP).
 `PooledKernel` is the deep-kernel GP's multi-task ablation (`bench/surrogate_bench.py` runs it as `pooled_alone`),
-`ConditionedMean` its prior mean conditioned on meta-features (`dkgp_mf`, `dkgp_mf_alone` there).
+`ConditionedMean` its prior mean conditioned on meta-features (`dkgp_mf`, `dkgp_mf_alone` there), `AdaptedKernel` its
+lengthscale and noise re-chosen on the task's trials (`dkgp_adapt*`).
 
     from bench.ablations import SecondOrder
     SecondOrder(md.space, epochs=2, random_state=0).fit(md, exclude_tasks=md.same_dataset(task))
 """
 import math
 
-from metahpo_kit.dkgp import DeepKernelTuner
+import numpy as np
+from scipy.linalg import cho_solve
+
+from metahpo_kit.dkgp import DeepKernelTuner, rbf
 from metahpo_kit.maml import MAMLTuner
 
 
@@ -69,3 +73,29 @@ def variant(base: type = MAMLTuner, **switches) -> type:
                          f"{list(base.switches)} (constructor arguments: {base._param_names()})")
     name = base.__name__ + "".join(f"_{k}={v}" for k, v in switches.items())
     return type(name, (base,), {"__doc__": f"{base.__name__} with {switches}", **switches})
+
+
+class AdaptedKernel(DeepKernelTuner):
+    """The deep-kernel GP whose lengthscale and noise are re-chosen on the task's trials, as FSBO fine-tunes its kernel
+    on the target task: the MAP over `LS_MULTIPLES` x `NOISE_MULTIPLES` of the meta-learned values (the log posterior
+    of the affine map `_affine` chooses, less half the log determinant of the kernel matrix, plus a log-normal prior of
+    sd 1 on each multiple, median 1). Tried with each acquisition (`dkgp_adapt*`); not the default (see
+    `bench/results/surrogate_*.md`)."""
+    LS_MULTIPLES = (0.5, 0.71, 1.0, 1.41, 2.0)
+    NOISE_MULTIPLES = (0.3, 1.0, 3.0, 10.0, 30.0)
+
+    def _kernel_fit(self, phi_h, m_h, y):
+        ls0, os_, noise0 = self.hypers_
+        mu_b, sd_b = self.logb_prior_
+        best = None
+        for s in self.LS_MULTIPLES:
+            for t in self.NOISE_MULTIPLES:
+                L = np.linalg.cholesky(os_ * rbf(phi_h, phi_h, ls0 * s) + (noise0 * t + 1e-6) * np.eye(len(y)))
+                a, b = self._affine(L, m_h, y)
+                r = y - a - b * m_h
+                logpost = (-0.5 * (r @ cho_solve((L, True), r)) / b ** 2 - (len(y) - 1) * math.log(b)
+                           - 0.5 * ((math.log(b) - mu_b) / sd_b) ** 2 - np.log(np.diagonal(L)).sum()
+                           - 0.5 * math.log(s) ** 2 - 0.5 * math.log(t) ** 2)
+                if best is None or logpost > best[0]:
+                    best = (logpost, L, ls0 * s, a, b)
+        return best[1:]

@@ -26,7 +26,11 @@ labelled `dkgp` until then) and `dkgp_cover1` are those covers; `dkgp_mf`, `dkgp
 `dkgp_random` keep `n_cover=0`. `dkgp_mix` (removed after commit 55353f4, with no cover): the GP's prior mean at a
 training config two or more training tasks recorded is their mean score there, weighted by the meta-features and then
 by how each task orders the trials (as the similarity rule weighs tasks); `dkgp_mix_ev` (the same commit): that mean or
-the learned one, whichever gives the trials the higher marginal likelihood.
+the learned one, whichever gives the trials the higher marginal likelihood. The GP phase's attempts (with the default's
+cover): `dkgp_acq_ucb`, `dkgp_acq_mean`, UCB or the posterior mean as the acquisition; `dkgp_adapt`, `dkgp_adapt_ucb`,
+`dkgp_adapt_mean` (and `_random`, with no cover), the GP's lengthscale and noise re-chosen on the task's trials
+(`ablations.AdaptedKernel`). The mixed file's `dkgp_random` and `dkgp_ucb_random` rows were rerun on the current prior
+with them (their first rows had the `dkgp_mix075` prior).
 Variants that differ only in `ask` share one meta-training per (task, seed) here (a cache in this script, which gives
 the same parameters a second fit would; `run --fit-cache DIR` keeps it on disk across runs, so an ask-only variant
 costs only its asks: its rows then record a fit time of 0, and `report` gives each family the time measured where the
@@ -46,7 +50,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablations import ConditionedMean, PooledKernel  # noqa: E402
+from ablations import AdaptedKernel, ConditionedMean, PooledKernel  # noqa: E402
 
 from metahpo_kit.benchmark import headline_tasks, paired_table, run_benchmark, seed_spread, summarize
 from metahpo_kit.dkgp import DeepKernelTuner
@@ -101,6 +105,10 @@ class SharedConditioned(SharedFit, ConditionedMean):
     pass
 
 
+class SharedAdapted(SharedFit, AdaptedKernel):
+    pass
+
+
 def _removed(name: str, commit: str):
     "A factory for an attempt whose code was removed (its rows stay in the results): running it says where it is."
     def make():
@@ -125,6 +133,15 @@ def methods(space, epochs: int) -> dict:
         "dkgp_alone_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", n_candidates=2000),
         "dkgp_alone_ucb_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", acquisition="ucb",
                                                     n_candidates=2000),
+        # the default with another acquisition, or with the kernel's lengthscale and noise adapted to the task
+        "dkgp_acq_ucb": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb"),
+        "dkgp_acq_mean": lambda: SharedDKGP(space, epochs=epochs, acquisition="mean"),
+        "dkgp_adapt": lambda: SharedAdapted(space, epochs=epochs),
+        "dkgp_adapt_ucb": lambda: SharedAdapted(space, epochs=epochs, acquisition="ucb"),
+        "dkgp_adapt_mean": lambda: SharedAdapted(space, epochs=epochs, acquisition="mean"),
+        "dkgp_adapt_random": lambda: SharedAdapted(space, epochs=epochs, n_candidates=2000, **old),
+        "dkgp_adapt_ucb_random": lambda: SharedAdapted(space, epochs=epochs, acquisition="ucb", n_candidates=2000,
+                                                       **old),
         "dkgp_mf": lambda: SharedConditioned(space, epochs=epochs, **old),
         "dkgp_mf_alone": lambda: SharedConditioned(space, epochs=epochs, zero_shot="mean"),
         # the training tasks' scores, weighted by meta-features and trials, as the GP's mean (or where trials favour it)
@@ -256,6 +273,23 @@ def summary(a):
                 continue
             row = paired_table(df, b_, [a_], ks).iloc[0]
             print(f"| {name} | {a_} vs {b_} | " + " | ".join(row) + " |")
+    # the GP phase's attempts: the acquisition, and the kernel's lengthscale and noise adapted to the task
+    attempts = ("dkgp", "dkgp_acq_ucb", "dkgp_acq_mean", "dkgp_adapt", "dkgp_adapt_ucb", "dkgp_adapt_mean",
+                "dkgp_random", "dkgp_adapt_random", "dkgp_adapt_ucb_random")
+    late = (5, 10, 20)
+    print("\n| benchmark | method | " + " | ".join(f"k={k}" for k in late) + " | vs portfolio k=5 / 10 | vs similarity "
+          "k=3 / 5 / 10 |")
+    print("|---|---|" + "---:|" * len(late) + "---|---|")
+    for name, df in runs.items():
+        show = [m for m in attempts if m in set(df.method)]
+        if len(show) < 2:
+            continue
+        s = summarize(df[df.method.isin(show)], ks=late).pivot(index="method", columns="k", values="regret_mean")
+        for m in show:
+            pairs = [" / ".join(c.split(" (")[0] for c in paired_table(df, base, [m], sel).iloc[0])
+                     for base, sel in (("portfolio", (5, 10)), ("similarity", (3, 5, 10)))]
+            print(f"| {name} | {m} | " + " | ".join(f"{s.loc[m, k]:.4f}" for k in late)
+                  + f" | {pairs[0]} | {pairs[1]} |")
 
 
 def timing(a):

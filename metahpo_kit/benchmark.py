@@ -381,9 +381,10 @@ def paired_table(df: pd.DataFrame,            # benchmark rows
 
 
 def seed_spread(df: pd.DataFrame, k: int = 3) -> pd.DataFrame:
-    """Per method: the mean regret over tasks after k trials of each seed's runs, and their spread (max - min). With
-    learned tuners refitted per seed (`run_benchmark(fit_per_seed=True)`), it is the variance meta-training adds."""
-    per_seed = at_k(df, k).groupby(["method", "seed"], sort=False)["regret"].mean().unstack()
+    """Per method: the mean regret over tasks after k trials of each seed's runs (a column per seed, in seed order),
+    and their spread (max - min). With learned tuners refitted per seed (`run_benchmark(fit_per_seed=True)`), it is
+    the variance meta-training adds."""
+    per_seed = at_k(df, k).groupby(["method", "seed"], sort=False)["regret"].mean().unstack().sort_index(axis=1)
     return per_seed.assign(spread=per_seed.max(axis=1) - per_seed.min(axis=1))
 
 # %% ../nbs/08_benchmark.ipynb #267a8ef5

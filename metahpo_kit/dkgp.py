@@ -346,12 +346,20 @@ def _affine(self: DeepKernelTuner, L: np.ndarray, m_h: np.ndarray, y: np.ndarray
 
 
 @patch
+def _kernel_fit(self: DeepKernelTuner, phi_h: np.ndarray, m_h: np.ndarray, y: np.ndarray) -> tuple:
+    """(L, lengthscale, a, b): the Cholesky factor of the trials' kernel matrix at the meta-learned lengthscale and
+    noise, and the task's affine map. An ablation that adapts the kernel to the task overrides this."""
+    ls, os_, noise = self.hypers_
+    L = np.linalg.cholesky(os_ * rbf(phi_h, phi_h, ls) + (noise + 1e-6) * np.eye(len(y)))
+    return (L, ls, *self._affine(L, m_h, y))
+
+
+@patch
 def _posterior(self: DeepKernelTuner, phi_h, m_h, y, phi_c, m_c) -> tuple:
     "(mean, sd, best) of the normalised score g at the candidates, given raw scores y at the observed features."
-    ls, os_, noise = self.hypers_
+    os_ = self.hypers_[1]
     phi_h = phi_h.astype(float)
-    L = np.linalg.cholesky(os_ * rbf(phi_h, phi_h, ls) + (noise + 1e-6) * np.eye(len(y)))
-    a, b = self._affine(L, m_h, y)
+    L, ls, a, b = self._kernel_fit(phi_h, m_h, y)
     g = np.maximum((y - a) / b, self.floor)
     Kc = os_ * rbf(phi_c, phi_h, ls).astype(float)                         # (n_c, n)
     mu = m_c + Kc @ cho_solve((L, True), g - m_h)

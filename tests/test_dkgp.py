@@ -207,6 +207,29 @@ def test_the_conditioned_mean_reads_the_task_and_only_with_its_switch(syn, tuner
     assert cond.ask(hist, task="synth1") == fresh.ask(hist, task="synth1")
 
 
+def test_the_adapted_kernel_is_the_default_on_a_one_point_grid_and_calls_scores_without_structure_noise(syn, tuner):
+    adapted = ablations.AdaptedKernel(n_steps=40, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    assert np.allclose(adapted.params_["fw0"], tuner.params_["fw0"])   # the same meta-training: only `ask` differs
+    grid = SEED_SPACE.grid()
+    rng = np.random.default_rng(0)
+    configs = [grid[i] for i in rng.choice(len(grid), 12, replace=False)]
+    true = np.array([_scores(syn, "synth0")(c) for c in configs])
+
+    def noise_multiple(t, y):   # the noise variance `_kernel_fit` chose, as a multiple of the meta-learned one
+        _, X, y = t._observed([Observation(c, float(v)) for c, v in zip(configs, y)])
+        phi, m = t._features(X)
+        L = t._kernel_fit(phi.astype(float), m, y)[0]
+        return ((L @ L.T)[0, 0] - t.hypers_[1] - 1e-6) / t.hypers_[2]
+    # scores the task's own structure explains need less noise than the same scores shuffled over the configs
+    assert noise_multiple(adapted, true) < noise_multiple(adapted, rng.permutation(true))
+    # with one multiple of each, the adapted kernel is the meta-learned one: the same posterior as the default's
+    one = type("OnePoint", (ablations.AdaptedKernel,), {"LS_MULTIPLES": (1.0,), "NOISE_MULTIPLES": (1.0,)})
+    same = one(n_steps=40, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    hist = [Observation(c, float(v)) for c, v in zip(configs, true)]
+    assert np.allclose(same.predict(hist, task="synth0")[0], tuner.predict(hist, task="synth0")[0])
+    assert noise_multiple(same, true) == pytest.approx(1.0)
+
+
 def test_the_benchmarks_fit_cache_gives_what_a_refit_would(syn, tmp_path, monkeypatch):
     sb = bench_scripts.load("surrogate_bench")
     monkeypatch.setattr(sb, "FIT_CACHE", str(tmp_path))
