@@ -8,7 +8,8 @@ held-out task and seed as it does the shipped tuner. `variant(**switches)` build
 `bench/maml_bench.py --maml first_order=False`; `variant(DeepKernelTuner, pooled=True)` for the deep-kernel GP).
 `PooledKernel` is the deep-kernel GP's multi-task ablation (`bench/surrogate_bench.py` runs it as `pooled_alone`),
 `ConditionedMean` its prior mean conditioned on meta-features (`dkgp_mf`, `dkgp_mf_alone` there), `AdaptedKernel` its
-lengthscale and noise re-chosen on the task's trials (`dkgp_adapt*`).
+lengthscale and noise re-chosen on the task's trials (`dkgp_adapt*`), `CurveKernel` it meta-trained on the training
+tasks' learning curves (`dkgp_curves*`).
 
     from bench.ablations import SecondOrder
     SecondOrder(md.space, epochs=2, random_state=0).fit(md, exclude_tasks=md.same_dataset(task))
@@ -18,8 +19,9 @@ import math
 import numpy as np
 from scipy.linalg import cho_solve
 
-from metahpo_kit.dkgp import DeepKernelTuner, rbf
+from metahpo_kit.dkgp import DeepKernelTuner, _scale, rbf
 from metahpo_kit.maml import MAMLTuner
+from metahpo_kit.transfer import normalised_tasks
 
 
 class ZeroShotOnly(MAMLTuner):
@@ -99,3 +101,28 @@ class AdaptedKernel(DeepKernelTuner):
                 if best is None or logpost > best[0]:
                     best = (logpost, L, ls0 * s, a, b)
         return best[1:]
+
+
+class CurveKernel(DeepKernelTuner):
+    """The deep-kernel GP meta-trained on the training tasks' learning curves: the scores of every epoch up to the
+    budget, each epoch's normalised as the budget's are, with the epoch's share of the budget as one more input of both
+    networks; a new task's trials and the candidates are read at the budget (1). The kernel then learns how a task's
+    early rankings foretell its final one, from up to `epochs` times the points. `dkgp_curves*` in the benchmark."""
+    curves = True
+    switches = (*DeepKernelTuner.switches, "curves")   # a switch of its own: its fits are not the default's
+
+    def _training_points(self, metadataset, tasks, exclude_tasks=()):
+        budget = self.epochs or int(metadataset.frame["epochs"].max())
+        per_epoch = [(e / budget, normalised_tasks(metadataset, e, exclude_tasks)) for e in range(1, budget + 1)]
+        Xs, ys = [], []
+        for t in tasks:
+            at = [(f, pe[t]) for f, pe in per_epoch if t in pe]   # an epoch where every config scored alike: none
+            Xs.append(np.concatenate([np.c_[ts.X, np.full(len(ts.y), f)] for f, ts in at]))
+            ys.append(np.concatenate([_scale(ts.y, self.floor) for _, ts in at]))
+        return Xs, ys
+
+    def _features(self, X, z=None):
+        X = np.asarray(X)
+        if X.shape[1] == self.space.dim:   # a config with no epoch: read at the budget
+            X = np.c_[X, np.ones(len(X), X.dtype)]
+        return super()._features(X, z)

@@ -50,7 +50,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablations import AdaptedKernel, ConditionedMean, PooledKernel  # noqa: E402
+from ablations import AdaptedKernel, ConditionedMean, CurveKernel, PooledKernel  # noqa: E402
 
 from metahpo_kit.benchmark import headline_tasks, paired_table, run_benchmark, seed_spread, summarize
 from metahpo_kit.dkgp import DeepKernelTuner
@@ -109,6 +109,10 @@ class SharedAdapted(SharedFit, AdaptedKernel):
     pass
 
 
+class SharedCurves(SharedFit, CurveKernel):
+    pass
+
+
 def _removed(name: str, commit: str):
     "A factory for an attempt whose code was removed (its rows stay in the results): running it says where it is."
     def make():
@@ -142,6 +146,8 @@ def methods(space, epochs: int) -> dict:
         "dkgp_adapt_random": lambda: SharedAdapted(space, epochs=epochs, n_candidates=2000, **old),
         "dkgp_adapt_ucb_random": lambda: SharedAdapted(space, epochs=epochs, acquisition="ucb", n_candidates=2000,
                                                        **old),
+        "dkgp_curves": lambda: SharedCurves(space, epochs=epochs),
+        "dkgp_curves_alone": lambda: SharedCurves(space, epochs=epochs, zero_shot="mean"),
         "dkgp_mf": lambda: SharedConditioned(space, epochs=epochs, **old),
         "dkgp_mf_alone": lambda: SharedConditioned(space, epochs=epochs, zero_shot="mean"),
         # the training tasks' scores, weighted by meta-features and trials, as the GP's mean (or where trials favour it)
@@ -225,7 +231,7 @@ def report(a):
     spread = seed_spread(df[df.method.isin(order)], 3)
     spread5 = seed_spread(df[df.method.isin(order)], 5)["spread"]   # the default's first 3 picks ignore the seed
     # variants that share one meta-training (see the docstring) show it once: give each the family's fit time
-    family = df["method"].map(lambda m: next((f for f in ("pooled", "dkgp_mf", "dkgp") if m.startswith(f)), m))
+    family = df["method"].map(lambda m: next((f for f in ("pooled", "dkgp_mf", "dkgp_curves", "dkgp") if m.startswith(f)), m))
     runs = df.assign(family=family).groupby(["method", "family", "task", "seed"])["fit_s"].first().reset_index()
     shared = runs.groupby(["family", "task", "seed"])["fit_s"].transform("max")
     fit = runs.assign(fit_s=shared).groupby("method")["fit_s"].median()

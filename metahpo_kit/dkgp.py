@@ -195,6 +195,13 @@ def _scale(y: np.ndarray, floor: float) -> np.ndarray:
 
 
 @patch
+def _training_points(self: DeepKernelTuner, metadataset: MetaDataset, tasks: dict, exclude_tasks=()) -> tuple:
+    """([encoded configs of each task], [their meta-training targets]): what meta-training fits, a task at a time. An
+    ablation that adds inputs (a learning curve's epochs) overrides this and `_features`."""
+    return [ts.X for ts in tasks.values()], [_scale(ts.y, self.floor) for ts in tasks.values()]
+
+
+@patch
 def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training evaluations (the tuner's space)
         exclude_tasks=(),                                          # tasks left out (a benchmark's held-out task)
        ) -> DeepKernelTuner:
@@ -235,7 +242,10 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
     logb = np.log(spread[spread > 0].to_numpy(dtype=float))
     self.logb_prior_ = (float(logb.mean()), float(max(logb.std(), 0.3))) if len(logb) else (math.log(0.1), 1.0)
     # meta-training: Adam on the exact marginal likelihood of random batches of the tasks
-    d = self.space.dim
+    Xs, ys = self._training_points(metadataset, tasks, exclude_tasks)
+    allX, ally = (torch.as_tensor(np.concatenate(v), dtype=DT) for v in (Xs, ys))
+    sizes = np.array([len(y) for y in ys])
+    d = allX.shape[1]
     nz = self.prior_Z_.shape[1] if self.condition_mean else 0
     params = {**init_mlp([d, *self.hidden, self.n_features], gen, "f"), **init_mlp([d + nz, *self.hidden, 1], gen, "m"),
               "ls": torch.tensor(math.log(math.expm1(1.0)), dtype=DT),
@@ -243,9 +253,6 @@ def fit(self: DeepKernelTuner, metadataset: MetaDataset = None,   # the training
               "noise": torch.tensor(math.log(math.expm1(0.01)), dtype=DT)}
     params = {k: v.requires_grad_(True) for k, v in params.items()}
     opt = torch.optim.Adam(params.values(), lr=self.lr)
-    allX = torch.as_tensor(np.concatenate([ts.X for ts in tasks.values()]), dtype=DT)
-    ally = torch.as_tensor(np.concatenate([_scale(ts.y, self.floor) for ts in tasks.values()]), dtype=DT)
-    sizes = np.array([len(ts.y) for ts in tasks.values()])
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     # the prior mean's inputs: each config, with `condition_mean` beside its task's standardised meta-features
     allXm = torch.cat([allX, torch.as_tensor(np.repeat(self.prior_Z_, sizes, axis=0), dtype=DT)], 1) if nz else None

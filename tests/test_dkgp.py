@@ -230,6 +230,26 @@ def test_the_adapted_kernel_is_the_default_on_a_one_point_grid_and_calls_scores_
     assert noise_multiple(same, true) == pytest.approx(1.0)
 
 
+def test_the_curve_ablation_trains_on_every_epoch_and_reads_a_config_at_the_budget():
+    from metahpo_kit.metadata import load_shipped
+    md = load_shipped()
+    md = md.filter(tasks=md.tasks[:5], status=None)
+    plain = DeepKernelTuner(md.space, epochs=3, n_steps=5, random_state=0)
+    curves = ablations.CurveKernel(md.space, epochs=3, n_steps=5, random_state=0)
+    assert "curves" in curves.switches and "curves" not in plain.switches   # its own fits in the benchmark's cache
+    tasks = normalised_tasks(md, 3, [md.tasks[0]])
+    (X0, y0), (X1, y1) = (t._training_points(md, tasks, [md.tasks[0]]) for t in (plain, curves))
+    for a, ya, b, yb in zip(X0, y0, X1, y1):   # per task: epochs 1, 2 and 3, the budget's rows last and unchanged
+        assert sorted(set(b[:, -1])) == pytest.approx([1 / 3, 2 / 3, 1])
+        assert np.array_equal(b[b[:, -1] == 1, :-1], a) and np.array_equal(yb[b[:, -1] == 1], ya)
+    curves.fit(md, exclude_tasks=[md.tasks[0]])
+    X = md.space.encode_many(md.space.grid()[:7])
+    for got, want in zip(curves._features(X), curves._features(np.c_[X, np.ones(len(X))])):
+        assert np.array_equal(got, want)
+    c = curves.ask([], task=md.tasks[0])
+    assert md.space.validate(c) == c
+
+
 def test_the_benchmarks_fit_cache_gives_what_a_refit_would(syn, tmp_path, monkeypatch):
     sb = bench_scripts.load("surrogate_bench")
     monkeypatch.setattr(sb, "FIT_CACHE", str(tmp_path))
