@@ -29,7 +29,8 @@ by how each task orders the trials (as the similarity rule weighs tasks); `dkgp_
 the learned one, whichever gives the trials the higher marginal likelihood. The GP phase's attempts (with the default's
 cover): `dkgp_acq_ucb`, `dkgp_acq_mean`, UCB or the posterior mean as the acquisition; `dkgp_adapt`, `dkgp_adapt_ucb`,
 `dkgp_adapt_mean` (and `_random`, with no cover), the GP's lengthscale and noise re-chosen on the task's trials
-(`ablations.AdaptedKernel`). The mixed file's `dkgp_random` and `dkgp_ucb_random` rows were rerun on the current prior
+(`ablations.AdaptedKernel`); `dkgp_curves`, `dkgp_curves_alone`, the default and the path alone meta-trained on the
+training tasks' learning curves (`ablations.CurveKernel`, fits of their own). The mixed file's `dkgp_random` and `dkgp_ucb_random` rows were rerun on the current prior
 with them (their first rows had the `dkgp_mix075` prior).
 Variants that differ only in `ask` share one meta-training per (task, seed) here (a cache in this script, which gives
 the same parameters a second fit would; `run --fit-cache DIR` keeps it on disk across runs, so an ask-only variant
@@ -279,9 +280,10 @@ def summary(a):
                 continue
             row = paired_table(df, b_, [a_], ks).iloc[0]
             print(f"| {name} | {a_} vs {b_} | " + " | ".join(row) + " |")
-    # the GP phase's attempts: the acquisition, and the kernel's lengthscale and noise adapted to the task
+    # the later attempts: the acquisition, the kernel's lengthscale and noise adapted to the task, learning curves
     attempts = ("dkgp", "dkgp_acq_ucb", "dkgp_acq_mean", "dkgp_adapt", "dkgp_adapt_ucb", "dkgp_adapt_mean",
-                "dkgp_random", "dkgp_adapt_random", "dkgp_adapt_ucb_random")
+                "dkgp_curves", "dkgp_random", "dkgp_adapt_random", "dkgp_adapt_ucb_random", "dkgp_alone",
+                "dkgp_curves_alone")
     late = (5, 10, 20)
     print("\n| benchmark | method | " + " | ".join(f"k={k}" for k in late) + " | vs portfolio k=5 / 10 | vs similarity "
           "k=3 / 5 / 10 |")
