@@ -30,8 +30,8 @@ the learned one, whichever gives the trials the higher marginal likelihood. The 
 cover): `dkgp_acq_ucb`, `dkgp_acq_mean`, UCB or the posterior mean as the acquisition; `dkgp_adapt`, `dkgp_adapt_ucb`,
 `dkgp_adapt_mean` (and `_random`, with no cover), the GP's lengthscale and noise re-chosen on the task's trials
 (`ablations.AdaptedKernel`); `dkgp_curves`, `dkgp_curves_alone`, the default and the path alone meta-trained on the
-training tasks' learning curves (`ablations.CurveKernel`, fits of their own). The mixed file's `dkgp_random` and `dkgp_ucb_random` rows were rerun on the current prior
-with them (their first rows had the `dkgp_mix075` prior).
+training tasks' learning curves (`ablations.CurveKernel`, fits of their own). The mixed file's `dkgp_random` and
+`dkgp_ucb_random` rows were rerun on the current prior with them (their first rows had the `dkgp_mix075` prior).
 Variants that differ only in `ask` share one meta-training per (task, seed) here (a cache in this script, which gives
 the same parameters a second fit would; `run --fit-cache DIR` keeps it on disk across runs, so an ask-only variant
 costs only its asks: its rows then record a fit time of 0, and `report` gives each family the time measured where the
