@@ -232,7 +232,8 @@ def report(a):
     spread = seed_spread(df[df.method.isin(order)], 3)
     spread5 = seed_spread(df[df.method.isin(order)], 5)["spread"]   # the default's first 3 picks ignore the seed
     # variants that share one meta-training (see the docstring) show it once: give each the family's fit time
-    family = df["method"].map(lambda m: next((f for f in ("pooled", "dkgp_mf", "dkgp_curves", "dkgp") if m.startswith(f)), m))
+    families = ("pooled", "dkgp_mf", "dkgp_curves", "dkgp")
+    family = df["method"].map(lambda m: next((f for f in families if m.startswith(f)), m))
     runs = df.assign(family=family).groupby(["method", "family", "task", "seed"])["fit_s"].first().reset_index()
     shared = runs.groupby(["family", "task", "seed"])["fit_s"].transform("max")
     fit = runs.assign(fit_s=shared).groupby("method")["fit_s"].median()
@@ -293,9 +294,10 @@ def summary(a):
         if len(show) < 2:
             continue
         s = summarize(df[df.method.isin(show)], ks=late).pivot(index="method", columns="k", values="regret_mean")
+        tables = [paired_table(df, base, show, sel)
+                  for base, sel in (("portfolio", (5, 10)), ("similarity", (3, 5, 10)))]
         for m in show:
-            pairs = [" / ".join(c.split(" (")[0] for c in paired_table(df, base, [m], sel).iloc[0])
-                     for base, sel in (("portfolio", (5, 10)), ("similarity", (3, 5, 10)))]
+            pairs = [" / ".join(c.split(" (")[0] for c in t.loc[m]) for t in tables]
             print(f"| {name} | {m} | " + " | ".join(f"{s.loc[m, k]:.4f}" for k in late)
                   + f" | {pairs[0]} | {pairs[1]} |")
 

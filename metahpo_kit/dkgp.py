@@ -337,8 +337,9 @@ def _n_random(self: DeepKernelTuner) -> int:
 
 @patch
 def _affine(self: DeepKernelTuner, L: np.ndarray, m_h: np.ndarray, y: np.ndarray) -> tuple:
-    """(a, b) with raw scores y = a + b g: a by generalised least squares (flat prior), b the MAP over a grid under
-    the log-normal prior of the training tasks' ranges (restricted likelihood: n - 1 degrees of freedom)."""
+    """(a, b, log posterior) with raw scores y = a + b g: a by generalised least squares (flat prior), b the MAP over
+    a grid under the log-normal prior of the training tasks' ranges (restricted likelihood: n - 1 degrees of freedom);
+    the log posterior at that b, up to a constant, for the kernel matrix whose Cholesky factor is L."""
     solve = lambda v: cho_solve((L, True), v)
     one = np.ones(len(y))
     Ki1, Kiy, Kim = solve(one), solve(y), solve(m_h)
@@ -349,7 +350,7 @@ def _affine(self: DeepKernelTuner, L: np.ndarray, m_h: np.ndarray, y: np.ndarray
     Q = y @ Kiy - 2 * bs * (y @ Kim) + bs ** 2 * (m_h @ Kim) - a ** 2 * s11
     logpost = -0.5 * np.maximum(Q, 0) / bs ** 2 - (len(y) - 1) * np.log(bs) - 0.5 * ((np.log(bs) - mu_b) / sd_b) ** 2
     j = int(np.argmax(logpost))
-    return float(a[j]), float(bs[j])
+    return float(a[j]), float(bs[j]), float(logpost[j])
 
 
 @patch
@@ -358,7 +359,7 @@ def _kernel_fit(self: DeepKernelTuner, phi_h: np.ndarray, m_h: np.ndarray, y: np
     noise, and the task's affine map. An ablation that adapts the kernel to the task overrides this."""
     ls, os_, noise = self.hypers_
     L = np.linalg.cholesky(os_ * rbf(phi_h, phi_h, ls) + (noise + 1e-6) * np.eye(len(y)))
-    return (L, ls, *self._affine(L, m_h, y))
+    return (L, ls, *self._affine(L, m_h, y)[:2])
 
 
 @patch

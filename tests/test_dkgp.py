@@ -9,7 +9,7 @@ import torch
 
 import bench_scripts
 from metahpo_kit.dkgp import DeepKernelTuner
-from metahpo_kit.metadata import MetaDataset, TabularObjective
+from metahpo_kit.metadata import MetaDataset, TabularObjective, load_shipped
 from metahpo_kit.space import SEED_SPACE, Categorical, Float, SearchSpace, config_key
 from metahpo_kit.study import TunerSampler, suggest_config
 from metahpo_kit.tasks import base_dataset
@@ -231,7 +231,6 @@ def test_the_adapted_kernel_is_the_default_on_a_one_point_grid_and_calls_scores_
 
 
 def test_the_curve_ablation_trains_on_every_epoch_and_reads_a_config_at_the_budget():
-    from metahpo_kit.metadata import load_shipped
     md = load_shipped()
     md = md.filter(tasks=md.tasks[:5], status=None)
     plain = DeepKernelTuner(md.space, epochs=3, n_steps=5, random_state=0)
