@@ -1,16 +1,20 @@
 """Ray: the meta-dataset build on a local Ray cluster gives the rows of the in-process build, loses and repeats nothing
 when a worker is killed mid-pack or the build is stopped and resumed, and the Ray Tune recipe of the study notebook
 runs a kit tuner."""
+import itertools
+import math
 import os
 import signal
 import threading
 import time
+import types
 
 import pytest
 
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
+from metahpo_kit import metadata
 from metahpo_kit.metadata import MetaDataset, build_metadataset, local_ray_cluster
 from metahpo_kit.space import SEED_SPACE, config_key
 
@@ -75,10 +79,16 @@ def test_killed_ray_worker_loses_and_repeats_nothing(cluster, tmp_path):
     assert _keys(MetaDataset.load(tmp_path / "md")) == keys    # and so on disk
 
 
-def test_stopped_ray_build_resumes_without_duplicates(cluster, tmp_path):
+def test_stopped_ray_build_resumes_without_duplicates(cluster, tmp_path, monkeypatch):
     args = dict(configs=24, epochs=3, seeds=(0, 1), out=str(tmp_path / "md"), progress=False, ray=True)
-    partial = build_metadataset(["wine"], max_seconds=0.5, **args)   # the packs in flight at 0.5 s finish, no more start
+    # the build's clock: the deadline is set, two packs start, then the time is up, however fast the machine (on a
+    # quiet one, all 44 packs once finished inside a real 0.5 s)
+    calls = itertools.count()
+    clock = types.SimpleNamespace(monotonic=lambda: 0.0 if next(calls) < 3 else math.inf, time_ns=time.time_ns)
+    monkeypatch.setattr(metadata, "time", clock)
+    partial = build_metadataset(["wine"], max_seconds=0.5, **args)   # the packs in flight at the deadline finish
     assert 0 < len(partial) < 48
+    monkeypatch.undo()
     full = build_metadataset(["wine"], **args)
     keys = _keys(full)
     assert len(keys) == 48 and len(set(keys)) == 48
