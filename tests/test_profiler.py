@@ -5,6 +5,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -23,12 +24,13 @@ def test_fields_filled_and_json_safe():
     with ResourceProfiler(samples=2048) as prof:
         for _ in range(10):
             x @ x.T
+        rss_inside = psutil.Process().memory_info().rss / 2 ** 20
     d = prof.to_dict()
     assert set(d) == FIELDS
     json.dumps(d)
     assert d["wall_s"] > 0 and d["cpu_s"] > 0
-    assert 0 < d["cpu_util"] <= 1.0
-    assert d["peak_rss_mb"] > 50
+    assert 0 < d["cpu_util"] <= 1.0   # cannot flake: the profiler clamps the ratio to 1, and matmuls take CPU time
+    assert d["peak_rss_mb"] >= rss_inside   # the peak mark covers the whole block
     assert abs(d["samples_per_s"] - 2048 / d["wall_s"]) < 1e-6 * d["samples_per_s"]
     if not torch.cuda.is_available():
         assert d["gpu_peak_mem_mb"] is None and d["gpu_util"] is None
@@ -43,11 +45,12 @@ def test_samples_set_later_and_none_without():
 
 
 def test_wall_time_of_a_sleep():
-    with ResourceProfiler() as prof:
-        time.sleep(0.2)
-    d = prof.to_dict()
-    assert 0.19 < d["wall_s"] < 1.0
-    assert d["cpu_util"] < 0.5   # sleeping is not CPU work
+    "In a process of its own, so no other thread of the test process adds CPU time; a busy machine only adds wall time."
+    code = ("import json, time\nfrom metahpo_kit.profiler import ResourceProfiler\n"
+            "with ResourceProfiler() as prof:\n    time.sleep(0.2)\nprint(json.dumps(prof.to_dict()))")
+    d = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert d["wall_s"] >= 0.2 - 1e-3   # cannot flake: a sleep lasts at least its time (1 ms for the clocks' rounding)
+    assert d["cpu_s"] < 0.5 * d["wall_s"]   # cannot flake: sleeping is not CPU work, and load cannot add CPU time
 
 
 def _spike(mib: int) -> None:
@@ -61,13 +64,14 @@ def _spike(mib: int) -> None:
 
 
 def test_peak_rss_is_the_blocks_own():
+    "Against the process's own RSS, with half the spike as the margin: only 100 MiB of other growth could cross it."
     with ResourceProfiler() as big:
         _spike(200)
     with ResourceProfiler() as small:
         torch.ones(10).sum()
     rss_now = psutil.Process().memory_info().rss / 2 ** 20
-    assert big.result["peak_rss_mb"] > rss_now + 180
-    assert small.result["peak_rss_mb"] < big.result["peak_rss_mb"] - 180
+    assert big.result["peak_rss_mb"] > rss_now + 100
+    assert small.result["peak_rss_mb"] < big.result["peak_rss_mb"] - 100
 
 
 def test_nested_profilers_keep_their_peaks():
@@ -75,7 +79,7 @@ def test_nested_profilers_keep_their_peaks():
         _spike(100)
         with ResourceProfiler() as inner:
             pass
-    assert outer.result["peak_rss_mb"] > inner.result["peak_rss_mb"] + 90
+    assert outer.result["peak_rss_mb"] > inner.result["peak_rss_mb"] + 50   # half the spike: the margin
 
 
 def test_to_dict_before_the_end_is_an_error():
@@ -88,14 +92,14 @@ def test_to_dict_before_the_end_is_an_error():
         raise AssertionError("to_dict() before the block ended should raise")
 
 
-def test_overhead_is_small():
-    "Not a timing test of the machine: the profiler's own cost per block, against a generous bound."
-    n = 100
-    t0 = time.perf_counter()
-    for _ in range(n):
-        with ResourceProfiler():
-            pass
-    assert (time.perf_counter() - t0) / n < 0.03   # 3% of a 1-second trial
+def test_a_block_starts_no_thread_where_the_kernel_keeps_the_peak():
+    "What keeps a block cheap (its cost is measured in bench/tune_overhead.py): on Linux two /proc reads, no poller."
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("no /proc/self/clear_refs: the profiler polls RSS in a thread here")
+    before = threading.active_count()
+    with ResourceProfiler(gpu=False) as prof:
+        assert prof._thread is None and threading.active_count() == before
+    assert prof.result["peak_rss_mb"] > 0
 
 
 @pytest.mark.parametrize("value,train,surrogate", [("", None, 1), ("1", 1, 1), ("3", 3, 3)])
