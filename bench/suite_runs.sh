@@ -2,28 +2,29 @@
 # Run the whole test suite N times, each on a fresh clone of HEAD, optionally beside a competing CPU-bound process,
 # under a memory cap; report each run's result and time, and every test that failed in any run.
 #
-#   bash bench/suite_runs.sh -n 3                 # 3 runs of `bash .ci/run`, each in a fresh clone, under a 4G cap
+#   bash bench/suite_runs.sh -n 3                 # 3 runs of `bash .ci/run`, each in a fresh clone
 #   bash bench/suite_runs.sh -n 2 --load          # the same beside one single-threaded CPU-bound process
-#   bash bench/suite_runs.sh -n 1 -m 0 -- bash .ci/run tests/test_space.py   # no cgroup cap; any command
+#   bash bench/suite_runs.sh -n 1 -m 4G -- bash .ci/run tests/test_space.py   # a cgroup cap too; any command
 #
 # Options: -n RUNS (default 3), --load (one competing single-threaded busy loop for the whole of each run),
-# -m CAP (a cgroup v1 memory cap over each run, default 4G; 0: none; the suite's own per-test cap, RLIMIT_DATA 4 GB
-# from tests/conftest.py, holds either way), -o FILE (default bench/results/suite_runs.md; each call appends a
-# section), -- COMMAND (default: bash .ci/run). Each clone is made with `git clone` of the committed HEAD into a
-# temporary folder with ../shared beside it, as CI lays it out, and removed after its run.
+# -m CAP (default 0: none; else a cgroup v1 memory cap over each whole run, page cache included, which slows the
+# run where the cache no longer fits), -o FILE (default bench/results/suite_runs.md; each call appends a section),
+# -- COMMAND (default: bash .ci/run). The suite's own memory cap (tests/conftest.py: RLIMIT_DATA, 4 GB a process)
+# holds in every run. Each clone is made with `git clone` of the committed HEAD into a temporary folder with
+# ../shared beside it, as CI lays it out, and removed after its run.
 # Exit status: 0 when every run passed, 1 otherwise, 2 for bad options.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-runs=3 load=0 cap=4G out=bench/results/suite_runs.md
+runs=3 load=0 cap=0 out=bench/results/suite_runs.md
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) runs="${2:-}"; shift 2 ;;
     --load) load=1; shift ;;
     -m) cap="${2:-}"; shift 2 ;;
     -o) out="${2:-}"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; break ;;
     *) echo "unknown option $1 (allowed: -n RUNS, --load, -m CAP, -o FILE, -- COMMAND...)" >&2; exit 2 ;;
   esac
@@ -43,6 +44,7 @@ if [ "$cap" != 0 ]; then
   [ -e "$cg/memory.memsw.limit_in_bytes" ] && echo "$cap" > "$cg/memory.memsw.limit_in_bytes" 2>/dev/null
 fi
 work=$(mktemp -d)
+chmod 755 "$work"   # readable by other users, as a clone in a working folder is (PostgreSQL runs as its own user)
 spinner=""
 cleanup() {
   [ -n "$spinner" ] && kill "$spinner" 2>/dev/null
