@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     --load) load=1; shift ;;
     -m) cap="${2:-}"; shift 2 ;;
     -o) out="${2:-}"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
     --) shift; break ;;
     *) echo "unknown option $1 (allowed: -n RUNS, --load, -m CAP, -o FILE, -- COMMAND...)" >&2; exit 2 ;;
   esac
