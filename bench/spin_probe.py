@@ -7,6 +7,7 @@ OpenMP's default wait (spin, then sleep) and with `OMP_WAIT_POLICY=PASSIVE`, qui
 The probe is the shape of a tuner's surrogate or a small model's training loop: an in-place multiply of 200,000
 floats (large enough that torch splits it over its threads) with a little serial Python between two operations.
 """
+import argparse
 import os
 import subprocess
 import sys
@@ -47,7 +48,9 @@ def probe(threads: int, policy: dict, env: dict, n_ops: int) -> tuple:
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results/spin_probe.md")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", nargs="?", default="bench/results/spin_probe.md", help="the markdown file to write")
+    out = Path(ap.parse_args().out)
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     cores = os.cpu_count() or 1
     settings = [(1, {}), (cores, {}), (cores, {"OMP_WAIT_POLICY": "PASSIVE"}), (cores, {"GOMP_SPINCOUNT": "10000"}),

@@ -6,9 +6,9 @@ The figure is the median of the intervals between consecutive trial ends (ms), a
 
     python bench/tune_overhead.py            # writes bench/results/tune_overhead.md
 """
+import argparse
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -94,4 +94,6 @@ def main(out="bench/results/tune_overhead.md"):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", nargs="?", default="bench/results/tune_overhead.md", help="the markdown file to write")
+    main(ap.parse_args().out)
