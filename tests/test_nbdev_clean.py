@@ -11,8 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / "nbs"
 # still stored with execution counts; each passes once `nbdev-clean <notebook>` has been run on it and committed
-PENDING = {"05_tuners.ipynb", "05a_study.ipynb", "07_maml.ipynb", "07b_dkgp.ipynb", "08_benchmark.ipynb",
-           "tutorials/02_maml.ipynb", "tutorials/05_benchmark.ipynb"}
+PENDING = {"05_tuners.ipynb", "05a_study.ipynb", "07_maml.ipynb", "07b_dkgp.ipynb", "08_benchmark.ipynb"}
 
 
 def notebooks():
