@@ -19,9 +19,12 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from .metadata import MetaDataset, TabularObjective, task_report
+from .lookup import TabularObjective
+from .metadata import MetaDataset
+from .report import task_report
 from .space import SEED_SPACE, SearchSpace, config_key, seed_for
 from .tasks import base_dataset
+from .study import run_trials
 from .train import Budget, resolve_budget
 from .transfer import PortfolioTuner, SimilarityTuner
 from .objective import TrainerObjective
@@ -48,38 +51,42 @@ def simulate(tuner,                 # a kit tuner (fitted if it learns)
              budget=None,           # the trial budget (Budget or epochs); a multi-fidelity tuner sets its own epochs
              task=None,             # what is tuned, passed to `tuner.ask` (None: the objective's `task`)
             ) -> pd.DataFrame:
-    """Run `tuner` on `objective` for `n_trials` trials; one row per trial with the incumbent's scores. On an objective
-    that holds only some configs (`TabularObjective.recorded`), the tuner chooses among those (see `propose_recorded`);
-    `skipped` counts the proposals it made that the task could not run."""
+    """Run `tuner` on `objective` for `n_trials` trials; one row per trial with the incumbent's scores. The loop and
+    the trial budget are `tune`'s (`study.run_trials`, `study.trial_budget`), with no study storage around them. On an
+    objective that holds only some configs (`TabularObjective.recorded`), the tuner chooses among those (see
+    `propose_recorded`); `skipped` counts the proposals it made that the task could not run."""
     task = task if task is not None else objective.task
     budget = resolve_budget(budget)
     recorded = objective.recorded() if hasattr(objective, "recorded") else None
     history, hidden, rows = [], [], []
     best_val, best_test, best_f1, elapsed = -np.inf, np.nan, np.nan, 0.0
-    for i in range(n_trials):
+
+    def propose():
+        if len(rows) >= n_trials:
+            return None
         try:
-            config, epochs, skipped = propose_recorded(tuner, history, hidden, task, recorded)
+            return propose_recorded(tuner, history, hidden, task, recorded)   # the token: `skipped`
         except SpaceExhausted:
-            break
-        trial_budget = Budget(epochs=epochs, seconds=budget.seconds if budget else None) if epochs else budget
-        t0 = time.perf_counter()
-        res = objective(config, budget=trial_budget, seed=seed)
-        wall = time.perf_counter() - t0
+            return None
+
+    def record(skipped, config, epochs, res, wall):
+        nonlocal best_val, best_test, best_f1, elapsed
         ok = res.status == "ok" and res.val_accuracy is not None and np.isfinite(res.val_accuracy)
-        tuner.tell(config, res)
         history.append(Observation(config, res.val_accuracy if ok else None, "ok" if ok else "failed", epochs))
         if ok and res.val_accuracy > best_val:
             best_val, best_test, best_f1 = float(res.val_accuracy), res.test_accuracy, res.test_f1
         elapsed += float(res.wall_s or wall)
         profile = getattr(res, "profile", None) or {}
-        rows.append({"trial": i + 1, "config": config_key(config), "epochs": epochs, "status": res.status,
+        rows.append({"trial": len(rows) + 1, "config": config_key(config), "epochs": epochs, "status": res.status,
                      "val": res.val_accuracy if ok else np.nan, "test": res.test_accuracy if ok else np.nan,
                      "best_val": best_val if np.isfinite(best_val) else np.nan, "best_test": best_test,
                      "best_test_f1": np.nan if best_f1 is None else best_f1, "elapsed_s": elapsed,
                      "peak_rss_mb": profile.get("peak_rss_mb", np.nan), "skipped": skipped})
+
+    run_trials(objective, tuner, propose, record, budget=budget, seed=seed)
     return pd.DataFrame(rows)
 
-
+# %% ../nbs/08_benchmark.ipynb #1647b0ca
 MAX_SKIPS = 1000   # proposals a tuner may make, for one trial, that the task did not record (then: the nearest one)
 
 
@@ -150,6 +157,23 @@ def _fitted(tuner: Tuner, metadataset: MetaDataset, exclude: list, epochs, rando
     return clone(tuner, **overrides).fit(metadataset, exclude_tasks=exclude)
 
 # %% ../nbs/08_benchmark.ipynb #3a29ffc5
+def _check_run(methods: dict, metadataset: MetaDataset, mode: str, holdout: str, seconds, n_trials: int) -> None:
+    "`run_benchmark`'s arguments checked before anything runs (a clear error naming the bad one)."
+    if mode not in ("tabular", "live"):
+        raise ValueError(f"mode={mode!r} is not one of ['tabular', 'live']")
+    if holdout not in ("leave-one-task-out", "none"):
+        raise ValueError(f"holdout={holdout!r} is not one of ['leave-one-task-out', 'none']")
+    if seconds is not None and mode != "live":
+        raise ValueError("seconds limits live training; tabular mode looks recorded epochs up (use mode='live')")
+    for name, tuner in methods.items():
+        if not isinstance(tuner, Tuner):
+            raise ValueError(f"method {name!r} is {tuner!r}, not an unfitted metahpo_kit Tuner (see default_methods)")
+        if tuner.space != metadataset.space:
+            raise ValueError(f"method {name!r}: its tuner's space differs from the meta-dataset's: "
+                             f"{'; '.join(tuner.space.difference(metadataset.space))} (the tuner's vs the meta-dataset's)")
+        tuner.check_budget(n_trials)   # says so when a study this short never leaves a sampler's random start-up
+
+# %% ../nbs/08_benchmark.ipynb #2dd9cee4
 def run_benchmark(methods: dict,                     # name -> unfitted tuner (see `default_methods`)
                   metadataset: MetaDataset,          # training data for the transfer methods (and the lookup table)
                   tasks: list | None = None,         # held-out tasks; None: every task not too flat (`headline_tasks`)
@@ -170,19 +194,7 @@ def run_benchmark(methods: dict,                     # name -> unfitted tuner (s
     seed) and each seed's run is a copy of it with its own `random_state`: the seed spread of a tuner with a random
     fit then leaves out the fit's randomness (on a grid the MAML tuner's copies make identical runs). With `tasks`
     None the too-flat tasks are left out (`headline_tasks`); they are in `result.attrs["left_out"]` (task -> why)."""
-    if mode not in ("tabular", "live"):
-        raise ValueError(f"mode={mode!r} is not one of ['tabular', 'live']")
-    if holdout not in ("leave-one-task-out", "none"):
-        raise ValueError(f"holdout={holdout!r} is not one of ['leave-one-task-out', 'none']")
-    if seconds is not None and mode != "live":
-        raise ValueError("seconds limits live training; tabular mode looks recorded epochs up (use mode='live')")
-    for name, tuner in methods.items():
-        if not isinstance(tuner, Tuner):
-            raise ValueError(f"method {name!r} is {tuner!r}, not an unfitted metahpo_kit Tuner (see default_methods)")
-        if tuner.space != metadataset.space:
-            raise ValueError(f"method {name!r}: its tuner's space differs from the meta-dataset's: "
-                             f"{'; '.join(tuner.space.difference(metadataset.space))} (the tuner's vs the meta-dataset's)")
-        tuner.check_budget(n_trials)   # says so when a study this short never leaves a sampler's random start-up
+    _check_run(methods, metadataset, mode, holdout, seconds, n_trials)
     left_out = {}
     if tasks is None:
         tasks, flat = headline_tasks(metadataset, epochs)
@@ -203,7 +215,7 @@ def run_benchmark(methods: dict,                     # name -> unfitted tuner (s
             objective = TabularObjective(metadataset, task, epochs=epochs)
             what = task                          # the held-out id: learned tuners know its meta-features
         else:
-            from metahpo_kit.metadata import parse_task_id
+            from metahpo_kit.build import parse_task_id
             from metahpo_kit.tasks import load_task, meta_features
             name, kw, extra = parse_task_id(task)
             loaded = load_task(name, **{**(load_kwargs or {}), **kw})
@@ -301,7 +313,7 @@ def summarize(df: pd.DataFrame, ks=(1, 3, 5, 10, 20), metric: str = "regret") ->
 
 PAIRED_BY = ("dataset", "task")
 
-
+# %% ../nbs/08_benchmark.ipynb #5e79d5e0
 def signed_rank_p(d) -> float:
     "Two-sided Wilcoxon signed-rank p of paired differences `d`; NaN when fewer than two or none differs from 0."
     from scipy.stats import wilcoxon
@@ -339,7 +351,7 @@ def paired(df: pd.DataFrame, a: str, b: str, k: int, metric: str = "regret", tie
     return {"a": a, "b": b, "k": k, "by": by, "wins": wins, "ties": ties, "losses": losses,
             "mean_diff": float(d.mean()), "p_wilcoxon": p, "units": int(len(d)), "tasks": int(tasks)}
 
-
+# %% ../nbs/08_benchmark.ipynb #a978405d
 def time_to_within(df: pd.DataFrame, points: float = 0.01, metadataset: MetaDataset | None = None,
                    epochs: int = 2) -> pd.DataFrame:
     "Per method: median trials and recorded seconds until the incumbent is within `points` of the task's best."

@@ -23,7 +23,8 @@ from .tasks import EMBEDDED_TASKS, base_dataset, load_task, summarize_tasks, tas
 from .train import Budget
 from .study import tune
 from .tuners import TUNERS, ManualTuner, make_tuner
-from .metadata import MetaDataset, build_metadataset, disjoint_configs, load_mixed, load_shipped
+from .build import build_metadataset
+from .metadata import MetaDataset, disjoint_configs, load_mixed, load_shipped
 from .profiler import cpu_threads, torch_threads
 from .benchmark import default_methods, headline_tasks, markdown_table, paired, plot_regret
 from .benchmark import run_benchmark, summarize

@@ -5,7 +5,7 @@ import pytest
 
 from metahpo_kit.benchmark import (add_regret, at_k, default_methods, markdown_table, paired,
                                    run_benchmark, simulate, summarize, time_to_within)
-from metahpo_kit.metadata import TabularObjective
+from metahpo_kit.lookup import TabularObjective
 from metahpo_kit.tasks import base_dataset
 from metahpo_kit.space import SEED_SPACE, SearchSpace
 from metahpo_kit.transfer import synthetic_metadataset
@@ -51,7 +51,7 @@ def test_regret_is_normalised_by_the_tasks_recorded_range():
     md = synthetic_metadataset(n_tasks=3, seed=1)
     task = md.tasks[0]
     obj = TabularObjective(md, task)
-    df = simulate(RandomTuner(SEED_SPACE, 0), obj, 5)
+    df = simulate(RandomTuner(SEED_SPACE, random_state=0), obj, 5)
     df.insert(0, "task", task)
     out = add_regret(df, md, epochs=None)
     scores = md.scores(tasks=[task])["score"]
@@ -139,7 +139,8 @@ def test_learned_tuners_are_fitted_per_task_and_seed():
 def _subset_metadataset(n_tasks=5, subset=("synth0", "synth1"), n=128):
     """A synthetic family where the tasks in `subset` recorded only `n` configs of the grid (the same `n` for each, as
     the build's `models` stage samples them with config seed 0) and the others the whole grid."""
-    from metahpo_kit.metadata import MetaDataset, distinct_sample
+    from metahpo_kit.build import distinct_sample
+    from metahpo_kit.metadata import MetaDataset
     from metahpo_kit.space import config_key
     md = synthetic_metadataset(n_tasks=n_tasks, seed=0)
     keep = {config_key(c) for c in distinct_sample(md.space, n, seed=0)}
@@ -186,7 +187,7 @@ def test_a_tuner_on_a_continuous_space_runs_the_nearest_recorded_config():
                          Categorical("optimizer", ("adam", "sgd"))))
     md = synthetic_metadataset(n_tasks=2, space=space, n_configs=40, seed=0)
     obj = TabularObjective(md, "synth0")
-    df = simulate(RandomTuner(space, 0), obj, 10)
+    df = simulate(RandomTuner(space, random_state=0), obj, 10)
     assert len(df) == 10 and df["config"].nunique() == 10 and set(df["config"]) <= set(obj.recorded())
     assert (df["skipped"] == 1).all()        # each proposal (never a recorded config) was replaced by its nearest
 

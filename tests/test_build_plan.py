@@ -1,12 +1,10 @@
-"""The staged build (bench/build_plan.py): a run ships each finished task once and never rebuilds what ships; the
+"""The staged build (`metahpo_kit.build_plan`, run by bench/build_plan.py): a run ships each finished task once and never rebuilds what ships; the
 cost of the whole build is extrapolated from a measurement as its docstring says."""
 import pandas as pd
 import pytest
 
-import bench_scripts
+from metahpo_kit import build_plan
 from metahpo_kit.metadata import MetaDataset, _parts
-
-build_plan = bench_scripts.load("build_plan")
 
 
 def test_a_run_ships_finished_tasks_once_and_skips_what_ships(tmp_path, monkeypatch):

@@ -13,8 +13,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from metahpo_kit.metadata import (MetaDataset, TabularObjective, build_metadataset, load_shipped,
-                                  random_search_expected_best, task_report)
+from metahpo_kit.build import build_metadataset
+from metahpo_kit.lookup import TabularObjective, random_search_expected_best
+from metahpo_kit.metadata import MetaDataset, load_shipped
+from metahpo_kit.report import task_report
 from metahpo_kit.space import SEED_SPACE, Float, SearchSpace
 from metahpo_kit.space import config_key
 from metahpo_kit.study import tune
@@ -107,7 +109,7 @@ def test_appending_a_row_outside_the_space(small):
 def test_killed_build_resumes_without_duplicates(tmp_path):
     out = tmp_path / "md"
     args = dict(configs=54, epochs=3, seeds=(0, 1), out=str(out), progress=False)
-    code = ("from metahpo_kit.metadata import build_metadataset; "
+    code = ("from metahpo_kit.build import build_metadataset; "
             f"build_metadataset(['digits'], configs=54, epochs=3, seeds=(0, 1), out={str(out)!r}, progress=False)")
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE,
                             env={**os.environ, "METAHPO_THREADS": "1"})
@@ -138,7 +140,7 @@ def test_rebuilt_slice_matches_the_shipped_numbers(tmp_path):
     keyset = {config_key(c) for c in configs}
 
     rebuilt = MetaDataset(SEED_SPACE)
-    from metahpo_kit.metadata import row_from_result
+    from metahpo_kit.build import row_from_result
     from metahpo_kit.tasks import load_task, meta_features
     from metahpo_kit.train import Budget, fit_many
     for t in tasks:
@@ -170,12 +172,12 @@ def test_tuners_run_on_every_shipped_task():
         if len(obj.recorded()) < SEED_SPACE.size:
             # a task of some grid configs only (the models stage: 128): tuners choose among them through the
             # benchmark's `simulate`, and every trial it runs is one the task recorded
-            for tuner in (RandomTuner(SEED_SPACE, 0), TPETuner(SEED_SPACE, 0)):
+            for tuner in (RandomTuner(SEED_SPACE, random_state=0), TPETuner(SEED_SPACE, random_state=0)):
                 rows = simulate(tuner, obj, n_trials=12)
                 assert len(rows) == 12 and (rows["status"] == "ok").all(), task
                 assert all(config_key(SEED_SPACE.validate(json.loads(c))) in obj.recorded() for c in rows["config"])
             continue
-        for tuner in (RandomTuner(SEED_SPACE, 0), TPETuner(SEED_SPACE, 0), HyperbandTuner(SEED_SPACE, 0, max_epochs=9)):
+        for tuner in (RandomTuner(SEED_SPACE, random_state=0), TPETuner(SEED_SPACE, random_state=0), HyperbandTuner(SEED_SPACE, random_state=0, max_epochs=9)):
             res = tune(obj, tuner, n_trials=12)
             assert (res.trials["status"] == "ok").all()
             assert res.best["val_accuracy"] <= obj.table(9 if isinstance(tuner, HyperbandTuner) else 2)[
@@ -211,7 +213,6 @@ def test_the_shipped_folder_stays_within_50_mb():
 
 
 def test_task_report_says_why_a_task_is_too_flat():
-    from metahpo_kit.metadata import task_report
     from metahpo_kit.transfer import synthetic_metadataset
     md = synthetic_metadataset(n_tasks=3, seed=0)
     f = md.frame.copy()

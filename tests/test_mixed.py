@@ -9,7 +9,9 @@ import torch
 from metahpo_kit import metadata
 from metahpo_kit.benchmark import run_benchmark, simulate
 from metahpo_kit.cli import benchmark_methods, main
-from metahpo_kit.metadata import MetaDataset, TabularObjective, build_metadataset, disjoint_configs, distinct_sample, load_mixed
+from metahpo_kit.build import build_metadataset, distinct_sample
+from metahpo_kit.lookup import TabularObjective
+from metahpo_kit.metadata import MetaDataset, disjoint_configs, load_mixed
 from metahpo_kit.space import MIXED_SPACE, config_key
 from metahpo_kit.tasks import load_task
 from metahpo_kit.train import F64_RTOL, Budget, fit_many, float64_training, optimizer_kwargs

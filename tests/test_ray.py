@@ -14,8 +14,9 @@ import pytest
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
-from metahpo_kit import metadata
-from metahpo_kit.metadata import MetaDataset, build_metadataset, local_ray_cluster
+from metahpo_kit import build
+from metahpo_kit.build import build_metadataset, local_ray_cluster
+from metahpo_kit.metadata import MetaDataset
 from metahpo_kit.space import SEED_SPACE, config_key
 
 
@@ -85,7 +86,7 @@ def test_stopped_ray_build_resumes_without_duplicates(cluster, tmp_path, monkeyp
     # quiet one, all 34 packs, 17 a seed, once finished inside a real 0.5 s)
     calls = itertools.count()
     clock = types.SimpleNamespace(monotonic=lambda: 0.0 if next(calls) < 3 else math.inf, time_ns=time.time_ns)
-    monkeypatch.setattr(metadata, "time", clock)
+    monkeypatch.setattr(build, "time", clock)
     partial = build_metadataset(["wine"], max_seconds=0.5, **args)   # the packs in flight at the deadline finish
     assert 0 < len(partial) < 48
     monkeypatch.undo()

@@ -9,7 +9,7 @@ from metahpo_kit.transfer import (PortfolioTuner, SimilarityTuner, greedy_portfo
 from metahpo_kit.space import config_key
 from metahpo_kit.study import tune
 from metahpo_kit.tuners import Observation
-from metahpo_kit.metadata import TabularObjective
+from metahpo_kit.lookup import TabularObjective
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_continuous_space_from_frame():
 
 def _subset(md, tasks, n=128):
     "`md` with the tasks in `tasks` holding only `n` configs of the grid (seeded sample, as the build's models stage)."
-    from metahpo_kit.metadata import distinct_sample
+    from metahpo_kit.build import distinct_sample
     keep = {config_key(c) for c in distinct_sample(md.space, n, seed=0)}
     f = md.frame
     keys = [config_key({p: r[f"config.{p}"] for p in md.space.names}) for r in f[md.config_cols].to_dict("records")]

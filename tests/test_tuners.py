@@ -260,35 +260,35 @@ def test_two_workers_on_postgresql(tmp_path, monkeypatch):
 ])
 def test_bad_storage(url, err, msg):
     with pytest.raises(err, match=msg):
-        tune(score, RandomTuner(SEED_SPACE, 0), n_trials=1, storage=url)
+        tune(score, RandomTuner(SEED_SPACE, random_state=0), n_trials=1, storage=url)
 
 
 def test_resuming_with_another_space_names_the_difference(tmp_path):
     url = f"sqlite:///{tmp_path}/s.db"
-    tune(score, RandomTuner(SEED_SPACE, 0), n_trials=2, storage=url, study_name="s")
+    tune(score, RandomTuner(SEED_SPACE, random_state=0), n_trials=2, storage=url, study_name="s")
     other = SearchSpace(tuple(p if p.name != "units" else Int("units", 32, 512, log=True) for p in SEED_SPACE.params))
     with pytest.raises(ValueError, match="another search space.*units: Int\\(64, 256.*Int\\(32, 512"):
-        tune(score, RandomTuner(other, 0), n_trials=4, storage=url, study_name="s")
+        tune(score, RandomTuner(other, random_state=0), n_trials=4, storage=url, study_name="s")
 
 
 @pytest.mark.parametrize("n", [0, -3, 2.5])
 def test_n_trials_must_be_positive(n):
     with pytest.raises(ValueError, match=f"n_trials={n!r} must be a whole number > 0"):
-        tune(score, RandomTuner(SEED_SPACE, 0), n_trials=n)
+        tune(score, RandomTuner(SEED_SPACE, random_state=0), n_trials=n)
 
 
 def test_other_bad_arguments():
     with pytest.raises(ValueError, match="stopping rule"):
-        tune(score, RandomTuner(SEED_SPACE, 0))
+        tune(score, RandomTuner(SEED_SPACE, random_state=0))
     with pytest.raises(ValueError, match="needs a storage shared between processes"):
-        tune(score, RandomTuner(SEED_SPACE, 0), n_trials=2, n_jobs=2)
+        tune(score, RandomTuner(SEED_SPACE, random_state=0), n_trials=2, n_jobs=2)
     with pytest.raises(ValueError, match="is not a metahpo_kit Tuner"):
         tune(score, optuna.samplers.TPESampler(), n_trials=2)
 
 
 def test_space_is_exhausted_cleanly():
     tiny = SearchSpace((Categorical("optimizer", ("adam", "sgd")), Float("lr", 0.01, 0.1, values=(0.01, 0.1))))
-    res = tune(score, RandomTuner(tiny, 0), n_trials=10)
+    res = tune(score, RandomTuner(tiny, random_state=0), n_trials=10)
     assert len(res.trials) == 4
     assert GridTuner(tiny).ask([Observation(c, 0.5) for c in tiny.grid()[:3]]) == tiny.grid()[3]
 
