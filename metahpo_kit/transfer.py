@@ -140,7 +140,7 @@ class PortfolioTuner(Tuner):
     name = "portfolio"
     deterministic_fit = True   # `fit` does not use `random_state` (a benchmark fits it once for every seed)
 
-    def __init__(self, space: SearchSpace = SEED_SPACE,
+    def __init__(self, space: SearchSpace = SEED_SPACE, *,
                  size: int = 50,                   # configs in the portfolio
                  epochs: int | None = None,        # the epoch budget of the training scores (None: final epoch)
                  random_state: int | None = None): # seeds the random configs after the portfolio
@@ -187,7 +187,7 @@ class SimilarityTuner(Tuner):
     name = "similarity"
     deterministic_fit = True   # `fit` does not use `random_state`
 
-    def __init__(self, space: SearchSpace = SEED_SPACE,
+    def __init__(self, space: SearchSpace = SEED_SPACE, *,
                  sharpness: float = 10.0,          # how fast a task's weight falls with disagreement
                  epochs: int | None = None,        # the epoch budget of the training scores (None: final epoch)
                  random_state: int | None = None): # seeds the random configs when the table is exhausted

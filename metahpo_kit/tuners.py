@@ -6,13 +6,14 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/tuners.html.md"""
 
 # %% auto #0
 __all__ = ['SEED_DEFAULT', 'SENSIBLE_DEFAULT', 'TUNERS', 'Observation', 'SpaceExhausted', 'scored', 'as_history', 'Tuner',
-           'clone', 'random_untried', 'ManualTuner', 'RandomTuner', 'GridTuner', 'replay', 'OptunaTuner', 'TPETuner',
-           'GPTuner', 'HyperbandTuner', 'make_tuner']
+           'clone', 'variant', 'random_untried', 'ManualTuner', 'RandomTuner', 'GridTuner', 'replay', 'OptunaTuner',
+           'TPETuner', 'GPTuner', 'HyperbandTuner', 'tuner_class', 'make_tuner']
 
 # %% ../nbs/05_tuners.ipynb #5ea1db12
 import abc
 import copy
 import functools
+import importlib
 import inspect
 import math
 import warnings
@@ -98,34 +99,11 @@ def _constructor_names(cls) -> tuple:
 
 
 class Tuner(abc.ABC):
-    """The protocol every tuner of the kit speaks. When each method is called:
-
-    - `__init__(space, ..., random_state)` stores its arguments unchanged (no logic, no validation: scikit-learn's
-      rule), so `get_params()` returns them and `clone(tuner)` rebuilds an unfitted copy. A tuner with ablation
-      switches keeps them out of the constructor: class attributes named in `switches`, overridden by a subclass
-      (`class SecondOrder(MAMLTuner): first_order = False`), so the constructor holds only what a user tunes.
-    - `check_space()` is called once before a study starts: it raises a ValueError if the tuner cannot work on its
-      space (a grid tuner on a continuous space, a bad argument).
-    - `fit(metadataset=None, exclude_tasks=())` is called once before the first `ask`, with the evaluations of other
-      tasks (less `exclude_tasks`, the held-out task of a benchmark); it returns `self`. Tuners that learn nothing
-      from other tasks keep the default, a no-op; a learned tuner asked before `fit` raises a clear error.
-    - `ask(history, task=None)` is called before each trial with every observation so far (finished, failed, and
-      running ones with `score=None`) and returns a config of `self.space` that is not in the history. `task` says
-      what is tuned: None (unknown), a task id of the meta-dataset, a `Task`, or a mapping of meta-features;
-      baselines ignore it. The answer depends only on `history`, `task`, what `fit` learned and `random_state`, so
-      a resumed study, or another worker, asks the same question and gets the same answer.
-    - `check_budget(n_trials)` is called once before a study starts when its number of trials is known; it warns
-      (never raises) when that budget wastes what the tuner does (a TPE study no longer than its random start-up
-      is random search). The default says nothing.
-    - `propose(history, task=None)` is what a study calls: `(config, epochs)`, where `epochs` is None except for
-      multi-fidelity tuners (Hyperband) that choose the epoch budget too.
-    - `tell(config, result)` is called after each trial. The kit's tuners keep nothing there (the history carries
-      it); a tuner that learns online may update itself.
-    """
+    "The protocol every tuner of the kit speaks (above: when each method is called)."
     name = "tuner"
     switches: tuple = ()    # names of class-level switches (ablations), not constructor arguments
 
-    def __init__(self, space: SearchSpace = SEED_SPACE, random_state: int | None = None):
+    def __init__(self, space: SearchSpace = SEED_SPACE, *, random_state: int | None = None):
         self.space = space
         self.random_state = random_state
 
@@ -169,9 +147,14 @@ class Tuner(abc.ABC):
         "The constructor's argument names, from its signature."
         return list(_constructor_names(cls))
 
-    def get_params(self) -> dict:
-        "The constructor's arguments, as given (scikit-learn's `get_params`)."
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's arguments, as given (scikit-learn's `get_params`; no argument is itself an estimator, so
+        `deep` changes nothing)."""
         return {n: getattr(self, n) for n in self._param_names()}
+
+    def __sklearn_clone__(self) -> "Tuner":
+        "`sklearn.base.clone(tuner)` is `clone(tuner)`: it keeps the switches an instance set for itself too."
+        return clone(self)
 
     def set_params(self, **params) -> "Tuner":
         "Set constructor arguments by name; returns self. An unknown name raises, and nothing is set."
@@ -187,7 +170,7 @@ class Tuner(abc.ABC):
     def __repr__(self):
         return f"{type(self).__name__}(random_state={self.random_state})"
 
-
+# %% ../nbs/05_tuners.ipynb #2ea120a2
 def _switch_hint(cls, names) -> str:
     "The end of an unknown-parameter error when some of `names` are class-level switches of `cls`."
     found = [k for k in names if k in cls.switches]
@@ -211,6 +194,17 @@ def clone(tuner: Tuner, **overrides) -> Tuner:
         if k in own:
             setattr(twin, k, copy.deepcopy(own[k]))
     return twin
+
+
+def variant(base: type, **switches) -> type:
+    """A subclass of the tuner class `base` with `switches` (class-level switches, see `Tuner`) set: how a study of one
+    switch is written, `variant(DeepKernelTuner, pooled=True)`. An unknown name raises, naming the switches."""
+    unknown = [k for k in switches if k not in base.switches]
+    if unknown:
+        raise ValueError(f"variant: {unknown} are not switches of {base.__name__}; its switches are "
+                         f"{list(base.switches)} (constructor arguments: {base._param_names()})")
+    name = base.__name__ + "".join(f"_{k}={v}" for k, v in switches.items())
+    return type(name, (base,), {"__doc__": f"{base.__name__} with {switches}", **switches})
 
 # %% ../nbs/05_tuners.ipynb #f9fec46a
 def _tried(history) -> set:
@@ -245,7 +239,7 @@ class ManualTuner(Tuner):
     batch 32, 2 layers of 128, dropout 0.2, then the "sensible default" adam with lr 0.001), then random."""
     name = "manual"
 
-    def __init__(self, space: SearchSpace = SEED_SPACE,
+    def __init__(self, space: SearchSpace = SEED_SPACE, *,
                  configs: list | None = None,       # the configs to try first; None: [SEED_DEFAULT, SENSIBLE_DEFAULT]
                  random_state: int | None = None):  # seeds the random configs after the list
         self.space = space
@@ -354,7 +348,7 @@ class TPETuner(OptunaTuner):
     "Optuna's TPE sampler (multivariate, constant liar), random for its first `n_startup_trials`."
     name = "tpe"
 
-    def __init__(self, space: SearchSpace = SEED_SPACE, random_state: int | None = None,
+    def __init__(self, space: SearchSpace = SEED_SPACE, *, random_state: int | None = None,
                  n_startup_trials: int = 10):   # random trials before TPE models the history
         self.space = space
         self.random_state = random_state
@@ -369,7 +363,7 @@ class GPTuner(OptunaTuner):
     "Optuna's Gaussian-process sampler, random for its first `n_startup_trials`."
     name = "gp"
 
-    def __init__(self, space: SearchSpace = SEED_SPACE, random_state: int | None = None,
+    def __init__(self, space: SearchSpace = SEED_SPACE, *, random_state: int | None = None,
                  n_startup_trials: int = 10):   # random trials before the GP models the history
         self.space = space
         self.random_state = random_state
@@ -384,7 +378,7 @@ class HyperbandTuner(Tuner):
     "Hyperband (successive halving brackets) over the epoch budget."
     name = "hyperband"
 
-    def __init__(self, space: SearchSpace = SEED_SPACE, random_state: int | None = None,
+    def __init__(self, space: SearchSpace = SEED_SPACE, *, random_state: int | None = None,
                  min_epochs: int = 1,    # the smallest budget a config gets
                  max_epochs: int = 9,    # the largest
                  eta: int = 3):          # keep the best 1/eta of a rung, with eta times the epochs
@@ -451,15 +445,23 @@ class HyperbandTuner(Tuner):
         return self.propose(history, task=task)[0]
 
 # %% ../nbs/05_tuners.ipynb #c35f96bc
-TUNERS = {"manual": ManualTuner, "random": RandomTuner, "grid": GridTuner, "tpe": TPETuner, "gp": GPTuner,
-          "hyperband": HyperbandTuner}
+TUNERS = {   # name -> "module:class" of every tuner of the kit: the one registry the CLI, the benchmark and `make_tuner` read
+    "manual": "tuners:ManualTuner", "random": "tuners:RandomTuner", "grid": "tuners:GridTuner", "tpe": "tuners:TPETuner",
+    "gp": "tuners:GPTuner", "hyperband": "tuners:HyperbandTuner", "portfolio": "transfer:PortfolioTuner",
+    "similarity": "transfer:SimilarityTuner", "maml": "maml:MAMLTuner", "dkgp": "dkgp:DeepKernelTuner"}
+
+
+def tuner_class(name: str) -> type:   # a key of `TUNERS`
+    "The tuner class registered as `name` (its module is imported on first use)."
+    if name not in TUNERS:
+        raise ValueError(f"tuner={name!r} is not one of {sorted(TUNERS)}")
+    module, cls = TUNERS[name].split(":")
+    return getattr(importlib.import_module(f"metahpo_kit.{module}"), cls)
 
 
 def make_tuner(name: str,                          # a key of `TUNERS`
                space: SearchSpace = SEED_SPACE,    # the space to tune
                random_state: int | None = 0,       # the tuner's seed
                **kwargs) -> Tuner:                 # passed on to the tuner's class
-    "A tuner by name."
-    if name not in TUNERS:
-        raise ValueError(f"tuner={name!r} is not one of {sorted(TUNERS)}")
-    return TUNERS[name](space, random_state=random_state, **kwargs)
+    "A tuner by name (unfitted: a learned one needs `fit(metadataset)`)."
+    return tuner_class(name)(space, random_state=random_state, **kwargs)
