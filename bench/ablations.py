@@ -13,7 +13,11 @@ tasks' learning curves (`dkgp_curves*`).
 
     from bench.ablations import SecondOrder
     SecondOrder(md.space, epochs=2, random_state=0).fit(md, exclude_tasks=md.same_dataset(task))
+
+`python bench/ablations.py --check` runs the self-check of the two ablations with code of their own (`AdaptedKernel`,
+`CurveKernel`); the test suite runs it (tests import nothing from bench/).
 """
+import argparse
 import math
 
 import numpy as np
@@ -21,6 +25,7 @@ import numpy as np
 from metahpo_kit.dkgp import DeepKernelTuner, _scale, rbf
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.transfer import normalised_tasks
+from metahpo_kit.tuners import variant
 
 
 class ZeroShotOnly(MAMLTuner):
@@ -66,16 +71,6 @@ class ConditionedMean(DeepKernelTuner):
     condition_mean = True
 
 
-def variant(base: type = MAMLTuner, **switches) -> type:
-    "A subclass of `base` with `switches` set; an unknown name raises naming the switches."
-    unknown = [k for k in switches if k not in base.switches]
-    if unknown:
-        raise ValueError(f"variant: {unknown} are not switches of {base.__name__}; its switches are "
-                         f"{list(base.switches)} (constructor arguments: {base._param_names()})")
-    name = base.__name__ + "".join(f"_{k}={v}" for k, v in switches.items())
-    return type(name, (base,), {"__doc__": f"{base.__name__} with {switches}", **switches})
-
-
 class AdaptedKernel(DeepKernelTuner):
     """The deep-kernel GP whose lengthscale and noise are re-chosen on the task's trials, as FSBO fine-tunes its kernel
     on the target task: the MAP over `LS_MULTIPLES` x `NOISE_MULTIPLES` of the meta-learned values (the log posterior
@@ -116,8 +111,84 @@ class CurveKernel(DeepKernelTuner):
             ys.append(np.concatenate([_scale(ts.y, self.floor) for _, ts in at]))
         return Xs, ys
 
-    def _features(self, X, z=None):
+    def _inputs(self, X, z=None):
         X = np.asarray(X)
         if X.shape[1] == self.space.dim:   # a config with no epoch: read at the budget
             X = np.c_[X, np.ones(len(X), X.dtype)]
-        return super()._features(X, z)
+        return super()._inputs(X, z)
+
+
+def check_adapted_kernel() -> None:
+    """AdaptedKernel: the same meta-training as the default; the noise it chooses is lower for scores the task's own
+    structure explains than for the same scores shuffled; with one multiple of each it is the default's posterior."""
+    from metahpo_kit.lookup import TabularObjective
+    from metahpo_kit.space import SEED_SPACE
+    from metahpo_kit.transfer import synthetic_metadataset
+    from metahpo_kit.tuners import Observation
+    syn = synthetic_metadataset(8, seed=0)
+    tuner = DeepKernelTuner(n_steps=40, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    adapted = AdaptedKernel(n_steps=40, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    assert np.allclose(adapted.params_["fw0"], tuner.params_["fw0"])   # the same meta-training: only `ask` differs
+    grid = SEED_SPACE.grid()
+    rng = np.random.default_rng(0)
+    configs = [grid[i] for i in rng.choice(len(grid), 12, replace=False)]
+    table = TabularObjective(syn, "synth0")
+    true = np.array([table(c).val_accuracy for c in configs])
+
+    def noise_multiple(t, y):   # the noise variance `_kernel_fit` chose, as a multiple of the meta-learned one
+        _, X, y = t._observed([Observation(c, float(v)) for c, v in zip(configs, y)])
+        phi, m = t._inputs(X)
+        L = t._kernel_fit(phi.astype(float), m, y)[0]
+        return ((L @ L.T)[0, 0] - t.hypers_[1] - 1e-6) / t.hypers_[2]
+    # scores the task's own structure explains need less noise than the same scores shuffled over the configs
+    assert noise_multiple(adapted, true) < noise_multiple(adapted, rng.permutation(true))
+    # with one multiple of each, the adapted kernel is the meta-learned one: the same posterior as the default's
+    one = type("OnePoint", (AdaptedKernel,), {"LS_MULTIPLES": (1.0,), "NOISE_MULTIPLES": (1.0,)})
+    same = one(n_steps=40, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    hist = [Observation(c, float(v)) for c, v in zip(configs, true)]
+    assert np.allclose(same.predict(hist, task="synth0")[0], tuner.predict(hist, task="synth0")[0])
+    assert math.isclose(noise_multiple(same, true), 1.0, rel_tol=1e-6)
+
+
+def check_curve_kernel() -> None:
+    """CurveKernel: trained on every epoch up to the budget (the budget's rows as the default's), a config without an
+    epoch read at the budget, and its `ask` gives a config of the space."""
+    from metahpo_kit.metadata import load_shipped
+    md = load_shipped()
+    md = md.filter(tasks=md.tasks[:5], status=None)
+    plain = DeepKernelTuner(md.space, epochs=3, n_steps=5, random_state=0)
+    curves = CurveKernel(md.space, epochs=3, n_steps=5, random_state=0)
+    assert "curves" in curves.switches and "curves" not in plain.switches   # its own fits in the benchmark's cache
+    tasks = normalised_tasks(md, 3, [md.tasks[0]])
+    (X0, y0), (X1, y1) = (t._training_points(md, tasks, [md.tasks[0]]) for t in (plain, curves))
+    assert len(X0) == len(X1) == len(tasks)
+    for a, ya, b, yb in zip(X0, y0, X1, y1):   # per task: epochs 1, 2 and 3, the budget's rows last and unchanged
+        assert np.allclose(sorted(set(b[:, -1])), [1 / 3, 2 / 3, 1])
+        assert np.array_equal(b[b[:, -1] == 1, :-1], a) and np.array_equal(yb[b[:, -1] == 1], ya)
+    curves.fit(md, exclude_tasks=[md.tasks[0]])
+    X = md.space.encode_many(md.space.grid()[:7])
+    for got, want in zip(curves._inputs(X), curves._inputs(np.c_[X, np.ones(len(X))])):
+        assert np.array_equal(got, want)
+    c = curves.ask([], task=md.tasks[0])
+    assert md.space.validate(c) == c
+
+
+def check() -> None:
+    "The self-check of the ablations with code of their own; raises AssertionError on a failure."
+    import torch
+    torch.set_num_threads(1)
+    for name, f in (("AdaptedKernel", check_adapted_kernel), ("CurveKernel", check_curve_kernel)):
+        f()
+        print(f"{name}: ok", flush=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 epilog="The ablations are imported by the benchmark scripts (bench/surrogate_bench.py).")
+    ap.add_argument("--check", action="store_true",
+                    help="run the self-check of AdaptedKernel and CurveKernel (as the test suite does)")
+    args = ap.parse_args()
+    if not args.check:
+        ap.print_help()
+    else:
+        check()

@@ -35,7 +35,8 @@ training tasks' learning curves (`ablations.CurveKernel`, fits of their own). Th
 Variants that differ only in `ask` share one meta-training per (task, seed) here (a cache in this script, which gives
 the same parameters a second fit would; `run --fit-cache DIR` keeps it on disk across runs, so an ask-only variant
 costs only its asks: its rows then record a fit time of 0, and `report` gives each family the time measured where the
-fit was made). `summary` prints the README's tables; `timing` the fit and ask times.
+fit was made). `summary` prints the README's tables; `timing` the fit and ask times; `check` the self-check of the fit
+cache (`SharedFit`), which the test suite runs.
 """
 import argparse
 import copy
@@ -60,7 +61,7 @@ from metahpo_kit.metadata import load_mixed, load_shipped
 from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner
 from metahpo_kit.tuners import RandomTuner
 
-ASK_ONLY = ("zero_shot", "n_cover", "acquisition", "beta", "n_candidates")
+ASK_ONLY = ("zero_shot", "n_cover", "acquisition", "kappa", "n_candidates")
 _FITS = {}
 FIT_CACHE = None   # a folder (`run --fit-cache`): fits kept on disk, so a later run of an ask-only variant reuses them
 
@@ -90,7 +91,7 @@ class SharedFit:
                 part.replace(path)
         else:
             vars(self).update(copy.deepcopy(_FITS[key]))
-            self._cand = self._train_features = None
+            self._cache = {}
         return self
 
 
@@ -133,10 +134,10 @@ def methods(space, epochs: int) -> dict:
         "dkgp_mix075": _removed("dkgp_mix075", "96bfe48"),   # the default before: prior_mix 0.75, bandwidth for mix 1
         "dkgp_random": lambda: SharedDKGP(space, epochs=epochs, n_candidates=2000, **old),
         "dkgp_ucb_random": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb", n_candidates=2000, **old),
-        "dkgp_alone": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean"),
-        "dkgp_alone_ucb": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", acquisition="ucb"),
-        "dkgp_alone_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", n_candidates=2000),
-        "dkgp_alone_ucb_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="mean", acquisition="ucb",
+        "dkgp_alone": lambda: SharedDKGP(space, epochs=epochs, zero_shot="surrogate"),
+        "dkgp_alone_ucb": lambda: SharedDKGP(space, epochs=epochs, zero_shot="surrogate", acquisition="ucb"),
+        "dkgp_alone_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="surrogate", n_candidates=2000),
+        "dkgp_alone_ucb_random": lambda: SharedDKGP(space, epochs=epochs, zero_shot="surrogate", acquisition="ucb",
                                                     n_candidates=2000),
         # the default with another acquisition, or with the kernel's lengthscale and noise adapted to the task
         "dkgp_acq_ucb": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb"),
@@ -148,16 +149,16 @@ def methods(space, epochs: int) -> dict:
         "dkgp_adapt_ucb_random": lambda: SharedAdapted(space, epochs=epochs, acquisition="ucb", n_candidates=2000,
                                                        **old),
         "dkgp_curves": lambda: SharedCurves(space, epochs=epochs),
-        "dkgp_curves_alone": lambda: SharedCurves(space, epochs=epochs, zero_shot="mean"),
+        "dkgp_curves_alone": lambda: SharedCurves(space, epochs=epochs, zero_shot="surrogate"),
         "dkgp_mf": lambda: SharedConditioned(space, epochs=epochs, **old),
-        "dkgp_mf_alone": lambda: SharedConditioned(space, epochs=epochs, zero_shot="mean"),
+        "dkgp_mf_alone": lambda: SharedConditioned(space, epochs=epochs, zero_shot="surrogate"),
         # the training tasks' scores, weighted by meta-features and trials, as the GP's mean (or where trials favour it)
         "dkgp_mix": _removed("dkgp_mix", "55353f4"),
         "dkgp_mix_ev": _removed("dkgp_mix_ev", "55353f4"),
-        "pooled_alone": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean"),
-        "pooled_alone_ucb": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", acquisition="ucb"),
-        "pooled_alone_random": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", n_candidates=2000),
-        "pooled_alone_ucb_random": lambda: SharedPooled(space, epochs=epochs, zero_shot="mean", acquisition="ucb",
+        "pooled_alone": lambda: SharedPooled(space, epochs=epochs, zero_shot="surrogate"),
+        "pooled_alone_ucb": lambda: SharedPooled(space, epochs=epochs, zero_shot="surrogate", acquisition="ucb"),
+        "pooled_alone_random": lambda: SharedPooled(space, epochs=epochs, zero_shot="surrogate", n_candidates=2000),
+        "pooled_alone_ucb_random": lambda: SharedPooled(space, epochs=epochs, zero_shot="surrogate", acquisition="ucb",
                                                         n_candidates=2000),
         "portfolio": lambda: PortfolioTuner(space, epochs=epochs),
         "similarity": lambda: SimilarityTuner(space, epochs=epochs),
@@ -336,6 +337,45 @@ def timing(a):
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
+def check(a=None):
+    """The self-check of `SharedFit`: fits of equal arguments, data and seed are shared, in memory and on disk (another
+    seed or another switch fits anew); a shared fit gives the parameters and the asks a refit would, as a copy."""
+    import tempfile
+    from metahpo_kit.space import SEED_SPACE
+    from metahpo_kit.transfer import synthetic_metadataset
+    from metahpo_kit.tuners import Observation
+    global FIT_CACHE
+    torch.set_num_threads(1)
+    syn = synthetic_metadataset(8, seed=0)
+    saved = FIT_CACHE
+    with tempfile.TemporaryDirectory() as folder:
+        FIT_CACHE = folder
+        try:
+            first = SharedDKGP(n_steps=20, random_state=0).fit(syn, exclude_tasks=["synth0"])
+            SharedDKGP(n_steps=20, random_state=1).fit(syn, exclude_tasks=["synth0"])       # another seed: another fit
+            SharedPooled(n_steps=20, random_state=0).fit(syn, exclude_tasks=["synth0"])     # another switch: another fit
+            assert len(list(Path(folder).glob("*.pkl"))) == 3
+            _FITS.clear()                                                                # a new process, as it were
+
+            def refit(*args, **kwargs):
+                raise AssertionError("meta-trained again")
+            DeepKernelTuner.fit = refit
+            try:
+                again = SharedDKGP(n_steps=20, random_state=0, n_cover=0).fit(syn, exclude_tasks=["synth0"])  # ask-only
+            finally:
+                del DeepKernelTuner.fit                                                  # the kit's fit again
+            assert all(np.array_equal(again.params_[k], first.params_[k]) for k in first.params_)
+            hist = [Observation(c, 0.5 + 0.01 * i) for i, c in enumerate(SEED_SPACE.grid()[:5])]
+            assert again.ask(hist, task="synth1") == first.set_params(n_cover=0).ask(hist, task="synth1")
+            again.params_["fw0"][:] = 0                                                  # a copy: the cache is untouched
+            assert not np.array_equal(again.params_["fw0"], SharedDKGP(n_steps=20, random_state=0).fit(
+                syn, exclude_tasks=["synth0"]).params_["fw0"])
+        finally:
+            FIT_CACHE = saved
+            _FITS.clear()
+    print("SharedFit: ok", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -355,13 +395,14 @@ def main():
     p = sub.add_parser("report")
     p.add_argument("csv")
     sub.add_parser("timing")
+    sub.add_parser("check", help="the self-check of the fit cache (SharedFit), as the test suite runs it")
     q = sub.add_parser("summary")
     q.add_argument("--results", default=str(Path(__file__).resolve().parent / "results"))
     q.add_argument("--runs", nargs="+", default=["grid122_e2", "grid122_e10", "mixed_e2"],
                    help="results files surrogate_<run>.csv (the grid runs on the 41-task meta-dataset: grid_e2 "
                         "grid_e10)")
     a = ap.parse_args()
-    {"run": run, "report": report, "timing": timing, "summary": summary}[a.cmd](a)
+    {"run": run, "report": report, "timing": timing, "summary": summary, "check": check}[a.cmd](a)
 
 
 if __name__ == "__main__":

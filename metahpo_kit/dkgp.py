@@ -113,17 +113,7 @@ class DeepKernelTuner(MetaTuner):
                  acquisition: str = "ei",     # "ei" (expected improvement), "ucb" or "mean" (the posterior mean)
                  kappa: float = 0.5,          # with acquisition="ucb": the weight on the posterior sd
                  random_state: int | None = None):
-        self.space = space
-        self.epochs = epochs
-        self.hidden = hidden
-        self.n_features = n_features
-        self.n_steps = n_steps
-        self.zero_shot = zero_shot
-        self.n_cover = n_cover
-        self.n_candidates = n_candidates
-        self.acquisition = acquisition
-        self.kappa = kappa
-        self.random_state = random_state
+        self._keep(locals())
 
     def _reads_task(self) -> bool:
         return self.condition_mean

@@ -187,21 +187,7 @@ class MAMLTuner(MetaTuner):
                  acquisition: str = "ucb",     # "mean" or "ucb" over the ensemble
                  kappa: float = 0.5,           # UCB's weight on the ensemble spread
                  random_state: int | None = None):
-        self.space = space
-        self.epochs = epochs
-        self.hidden = hidden
-        self.inner_steps = inner_steps
-        self.inner_lr = inner_lr
-        self.n_ensemble = n_ensemble
-        self.n_steps = n_steps
-        self.outer_loss = outer_loss
-        self.zero_shot = zero_shot
-        self.use_meta_features = use_meta_features
-        self.n_cover = n_cover
-        self.n_candidates = n_candidates
-        self.acquisition = acquisition
-        self.kappa = kappa
-        self.random_state = random_state
+        self._keep(locals())
 
     def _reads_task(self) -> bool:
         return self.use_meta_features

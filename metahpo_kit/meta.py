@@ -186,6 +186,11 @@ class MetaTuner(Tuner):
               "prior_Y_", "prior_Z_", "prior_usable_", "bandwidth_", "prior_mix_", "prior_regret_", "losses_",
               "fit_seconds_")
 
+    def _keep(self, args: dict) -> None:
+        "Store the constructor's arguments unchanged (scikit-learn's rule), from `locals()` of `__init__`."
+        for name in self._param_names():
+            setattr(self, name, args[name])
+
     def __repr__(self) -> str:
         fitted = f", {len(self.train_tasks_)} tasks" if hasattr(self, "train_tasks_") else ", not fitted"
         shown = ("hidden", "zero_shot", "n_cover", "acquisition")
