@@ -16,6 +16,7 @@ import time
 
 import psutil
 import torch
+from fastcore.basics import patch
 
 # %% ../nbs/03_profiler.ipynb #96702c29
 _MB = 2 ** 20
@@ -61,7 +62,7 @@ def _gpu_util_reader():
         return float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
     return read
 
-
+# %% ../nbs/03_profiler.ipynb #648efc0d
 class ResourceProfiler:
     "Measure the wall time, CPU time and utilisation, peak RSS, GPU peak memory and utilisation of a `with` block."
 
@@ -133,22 +134,26 @@ class ResourceProfiler:
         }
         return False
 
-    def to_dict(self) -> dict:
-        "The measurements as a flat JSON-safe dict (with `samples` and `samples_per_s`)."
-        if self.result is None:
-            raise RuntimeError("ResourceProfiler.to_dict(): the profiled block has not finished yet; "
-                               "call it after the `with` block")
-        out = dict(self.result)
-        out["samples"] = self.samples
-        out["samples_per_s"] = self.samples / out["wall_s"] if self.samples and out["wall_s"] > 0 else None
-        return out
+# %% ../nbs/03_profiler.ipynb #62c40741
+@patch
+def to_dict(self: ResourceProfiler) -> dict:
+    "The measurements as a flat JSON-safe dict (with `samples` and `samples_per_s`)."
+    if self.result is None:
+        raise RuntimeError("ResourceProfiler.to_dict(): the profiled block has not finished yet; "
+                           "call it after the `with` block")
+    out = dict(self.result)
+    out["samples"] = self.samples
+    out["samples_per_s"] = self.samples / out["wall_s"] if self.samples and out["wall_s"] > 0 else None
+    return out
 
-    def __repr__(self):
-        if self.result is None:
-            return "ResourceProfiler(running)" if hasattr(self, "_t0") else "ResourceProfiler(not started)"
-        d = self.to_dict()
-        return (f"ResourceProfiler(wall_s={d['wall_s']:.3f}, cpu_s={d['cpu_s']:.3f}, cpu_util={d['cpu_util']:.2f}, "
-                f"peak_rss_mb={d['peak_rss_mb']:.0f}, samples_per_s={d['samples_per_s']})")
+
+@patch
+def __repr__(self: ResourceProfiler):
+    if self.result is None:
+        return "ResourceProfiler(running)" if hasattr(self, "_t0") else "ResourceProfiler(not started)"
+    d = self.to_dict()
+    return (f"ResourceProfiler(wall_s={d['wall_s']:.3f}, cpu_s={d['cpu_s']:.3f}, cpu_util={d['cpu_util']:.2f}, "
+            f"peak_rss_mb={d['peak_rss_mb']:.0f}, samples_per_s={d['samples_per_s']})")
 
 # %% ../nbs/03_profiler.ipynb #7b1e0a04
 WAIT_POLICY = "PASSIVE"   # OMP_WAIT_POLICY the kit asks for: idle OpenMP threads sleep instead of spinning

@@ -194,31 +194,39 @@ class _Numeric(Param):
             return self.values[int(rng.integers(len(self.values)))]
         return self.decode([rng.uniform()])
 
-    def _repr_args(self):
-        args = [repr(self.low), repr(self.high)]
-        if self.log:
-            args.append("log=True")
-        if getattr(self, "step", None) not in (None, 1):
-            args.append(f"step={self.step}")
-        if self.values is not None:
-            args.append(f"values={list(self.values)}")
-        return ", ".join(args)
+# %% ../nbs/00_space.ipynb #e2f8ee55
+@patch
+def _repr_args(self: _Numeric):
+    args = [repr(self.low), repr(self.high)]
+    if self.log:
+        args.append("log=True")
+    if getattr(self, "step", None) not in (None, 1):
+        args.append(f"step={self.step}")
+    if self.values is not None:
+        args.append(f"values={list(self.values)}")
+    return ", ".join(args)
 
-    def __repr__(self):
-        return f"{self.kind}({self._repr_args()})"
 
-    def to_dict(self):
-        d = {"type": self.kind.lower(), "name": self.name, "low": self.low, "high": self.high, "log": self.log}
-        if getattr(self, "step", None) is not None:
-            d["step"] = self.step
-        if self.values is not None:
-            d["values"] = list(self.values)
-        return d
+@patch
+def __repr__(self: _Numeric):
+    return f"{self.kind}({self._repr_args()})"
 
-    def to_optuna(self):
-        if self.values is not None:
-            return optuna.distributions.CategoricalDistribution(self.values)
-        return self._optuna_range()
+
+@patch
+def to_dict(self: _Numeric):
+    d = {"type": self.kind.lower(), "name": self.name, "low": self.low, "high": self.high, "log": self.log}
+    if getattr(self, "step", None) is not None:
+        d["step"] = self.step
+    if self.values is not None:
+        d["values"] = list(self.values)
+    return d
+
+
+@patch
+def to_optuna(self: _Numeric):
+    if self.values is not None:
+        return optuna.distributions.CategoricalDistribution(self.values)
+    return self._optuna_range()
 
 # %% ../nbs/00_space.ipynb #721d3f73
 @dataclass(frozen=True, repr=False)

@@ -134,7 +134,7 @@ def greedy_portfolio(S: np.ndarray,   # (tasks, configs) normalised scores, 1 = 
         best = np.maximum(best, S[:, j])
     return chosen
 
-
+# %% ../nbs/06a_transfer.ipynb #d2203ca8
 class PortfolioTuner(Tuner):
     "The greedy zero-shot portfolio of the training tasks, tried in order; then random."
     name = "portfolio"

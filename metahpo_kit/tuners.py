@@ -343,7 +343,7 @@ class OptunaTuner(Tuner):
             study.tell(trial, state=TrialState.FAIL)   # a repeat: let the sampler try again
         return random_untried(self.space, history, self.random_state, salt=len(history))
 
-
+# %% ../nbs/05_tuners.ipynb #5b658afe
 class TPETuner(OptunaTuner):
     "Optuna's TPE sampler (multivariate, constant liar), random for its first `n_startup_trials`."
     name = "tpe"

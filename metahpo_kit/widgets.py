@@ -13,6 +13,7 @@ import math
 
 import ipywidgets as widgets
 import pandas as pd
+from fastcore.basics import patch
 
 # %% ../nbs/09_widgets.ipynb #e6694fbf
 def _best_so_far(scores: list) -> list:
@@ -55,7 +56,7 @@ def _fmt(v, digits=4):
         return "-"
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
-
+# %% ../nbs/09_widgets.ipynb #9b94d944
 class Dashboard:
     "A live ipywidgets panel for a running study; pass it to `tune(..., callbacks=[dashboard])`."
 
@@ -113,38 +114,42 @@ class Dashboard:
     def scores(self) -> list:
         return [r.val_accuracy if r.status == "ok" else None for r in self.results]
 
-    def frame(self) -> pd.DataFrame:
-        "The trials seen so far, one row each."
-        rows = []
-        for i, r in enumerate(self.results):
-            rows.append({"trial": i, "status": r.status, **{k: v for k, v in r.config.items()},
-                         "val_acc": r.val_accuracy, "test_acc": r.test_accuracy, "wall_s": r.wall_s,
-                         "reason": r.reason or ""})
-        return pd.DataFrame(rows)
+# %% ../nbs/09_widgets.ipynb #fb1ae7e9
+@patch
+def frame(self: Dashboard) -> pd.DataFrame:
+    "The trials seen so far, one row each."
+    rows = []
+    for i, r in enumerate(self.results):
+        rows.append({"trial": i, "status": r.status, **{k: v for k, v in r.config.items()},
+                     "val_acc": r.val_accuracy, "test_acc": r.test_accuracy, "wall_s": r.wall_s,
+                     "reason": r.reason or ""})
+    return pd.DataFrame(rows)
 
-    def refresh(self) -> None:
-        "Redraw every part from the trials seen."
-        n = len(self.results)
-        self.progress.max = max(1, self.n_trials or n or 1)
-        self.progress.value = min(n, self.progress.max)
-        self.progress.description = f"{n}/{self.n_trials}" if self.n_trials else f"{n} trials"
-        ok = [r for r in self.results if r.status == "ok" and r.val_accuracy is not None]
-        if ok:
-            b = max(ok, key=lambda r: r.val_accuracy)
-            cfg = ", ".join(f"{k}={v}" for k, v in b.config.items())
-            self.best.value = (f'<span class="metahpo-best">best validation accuracy <b>{b.val_accuracy:.4f}</b> '
-                               f"(test {_fmt(b.test_accuracy)}) with {html.escape(cfg)}</span>")
-        else:
-            self.best.value = '<span class="metahpo-best">no finished trial yet</span>'
-        self.curve.value = anytime_svg(self.scores)
-        df = self.frame().tail(self.max_rows)
-        self.table.value = df.to_html(index=False, float_format=lambda v: f"{v:.4f}", classes="metahpo-trials") \
-            if len(df) else ""
-        last = self.results[-1] if self.results else None
-        prof = (last.profile or {}) if last is not None else {}
-        items = [("wall s", prof.get("wall_s", getattr(last, "wall_s", None))), ("CPU s", prof.get("cpu_s")),
-                 ("CPU util", prof.get("cpu_util")), ("peak RSS MB", prof.get("peak_rss_mb")),
-                 ("GPU peak MB", prof.get("gpu_peak_mem_mb")), ("samples/s", prof.get("samples_per_s"))]
-        rows = "".join(f"<tr><td>{k}</td><td>{_fmt(v, 2)}</td></tr>" for k, v in items if v is not None)
-        self.resources.value = f'<table class="metahpo-resources"><tr><th colspan=2>last trial</th></tr>{rows}</table>' \
-            if last is not None else ""
+
+@patch
+def refresh(self: Dashboard) -> None:
+    "Redraw every part from the trials seen."
+    n = len(self.results)
+    self.progress.max = max(1, self.n_trials or n or 1)
+    self.progress.value = min(n, self.progress.max)
+    self.progress.description = f"{n}/{self.n_trials}" if self.n_trials else f"{n} trials"
+    ok = [r for r in self.results if r.status == "ok" and r.val_accuracy is not None]
+    if ok:
+        b = max(ok, key=lambda r: r.val_accuracy)
+        cfg = ", ".join(f"{k}={v}" for k, v in b.config.items())
+        self.best.value = (f'<span class="metahpo-best">best validation accuracy <b>{b.val_accuracy:.4f}</b> '
+                           f"(test {_fmt(b.test_accuracy)}) with {html.escape(cfg)}</span>")
+    else:
+        self.best.value = '<span class="metahpo-best">no finished trial yet</span>'
+    self.curve.value = anytime_svg(self.scores)
+    df = self.frame().tail(self.max_rows)
+    self.table.value = df.to_html(index=False, float_format=lambda v: f"{v:.4f}", classes="metahpo-trials") \
+        if len(df) else ""
+    last = self.results[-1] if self.results else None
+    prof = (last.profile or {}) if last is not None else {}
+    items = [("wall s", prof.get("wall_s", getattr(last, "wall_s", None))), ("CPU s", prof.get("cpu_s")),
+             ("CPU util", prof.get("cpu_util")), ("peak RSS MB", prof.get("peak_rss_mb")),
+             ("GPU peak MB", prof.get("gpu_peak_mem_mb")), ("samples/s", prof.get("samples_per_s"))]
+    rows = "".join(f"<tr><td>{k}</td><td>{_fmt(v, 2)}</td></tr>" for k, v in items if v is not None)
+    self.resources.value = f'<table class="metahpo-resources"><tr><th colspan=2>last trial</th></tr>{rows}</table>' \
+        if last is not None else ""
