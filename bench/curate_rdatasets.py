@@ -185,8 +185,10 @@ def check() -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    what = sys.argv[1] if len(sys.argv) > 1 else "check"
-    if what not in ("scan", "check"):
-        raise SystemExit(f"usage: python bench/curate_rdatasets.py scan|check (got {what!r})")
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", nargs="?", default="check", choices=["scan", "check"],
+                    help="scan: the candidate R tables; check: every curated task (default)")
+    what = ap.parse_args().what
     out = scan() if what == "scan" else check()
     sys.exit(1 if what == "check" and (out["problems"] != "").any() else 0)

@@ -4,6 +4,8 @@
     python bench/notebooks.py execute 05_benchmark 07_maml   # only these (names with or without .ipynb)
     python bench/notebooks.py html                       # _site/: one page per notebook, images embedded, an index
     python bench/notebooks.py html --out /tmp/site 00_space
+    python bench/notebooks.py list                       # the notebooks in reading order, each with its page
+    python bench/notebooks.py scrub nbs/00_space.ipynb   # replace this machine's paths in stored outputs
 
 `execute` runs the library notebooks (`nbs/*.ipynb`) with `nbdev-test --save` (outputs written back only when a
 notebook ran without error) and the tutorials (`nbs/tutorials/*.ipynb`) one at a time with papermill from
@@ -317,9 +319,21 @@ def main(argv=None) -> int:
     ht = sub.add_parser("html", help="render the notebooks as a static HTML site")
     ht.add_argument("names", nargs="*", help="notebooks to render (default: all)")
     ht.add_argument("--out", default=str(ROOT / "_site"), help="output folder (default: _site/)")
+    ls = sub.add_parser("list", help="the notebooks in reading order: path under nbs/, a tab, its page's path")
+    ls.add_argument("names", nargs="*", help="only these (default: all)")
+    sc = sub.add_parser("scrub", help="replace this machine's paths in notebooks' outputs; list any left (exit 1)")
+    sc.add_argument("paths", nargs="+", help="notebook files")
     args = ap.parse_args(argv)
     if args.cmd == "execute":
         return execute(args.names, args.n_workers)
+    if args.cmd == "list":
+        for nb in select(site_order(), args.names):
+            print(f"{nb.relative_to(NBS).as_posix()}\t{page_path(nb).as_posix()}")
+        return 0
+    if args.cmd == "scrub":
+        left = [hit for p in args.paths for hit in scrub_notebook(Path(p))]
+        print("\n".join(left))
+        return 1 if left else 0
     pages = render_site(args.out, args.names)
     print(f"{len(pages)} pages and index.html in {args.out}")
     return 0

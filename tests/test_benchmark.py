@@ -176,7 +176,7 @@ def test_random_search_on_a_subset_task_is_uniform_over_its_configs():
     from metahpo_kit.space import config_key
     md, keep = _subset_metadataset()
     obj = TabularObjective(md, "synth0")
-    firsts = [simulate(RandomTuner(SEED_SPACE, s), obj, 1)["config"].iloc[0] for s in range(400)]
+    firsts = [simulate(RandomTuner(SEED_SPACE, random_state=s), obj, 1)["config"].iloc[0] for s in range(400)]
     assert set(firsts) <= keep
     assert len(set(firsts)) > 0.8 * len(keep) * (1 - np.exp(-400 / len(keep)))   # spread over the recorded configs
 

@@ -1,23 +1,31 @@
 """The static HTML site of the executed notebooks (`bench/notebooks.py html`): every page opens in headless Chromium
 (Playwright driving Debian's chromium) without an error or a request off this machine, every image in it has
 loaded, a notebook with stored figures shows them, and a screenshot of a figure has ink on it."""
-import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+NBS = ROOT / "nbs"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _load_notebooks_script():
-    spec = importlib.util.spec_from_file_location("bench_notebooks", ROOT / "bench" / "notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _notebooks_cli(*args, env=None) -> subprocess.CompletedProcess:
+    "Run `bench/notebooks.py` (a command, not a module the tests import)."
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "notebooks.py"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _site_order() -> list:
+    "[(notebook path, page path)] in reading order, as `bench/notebooks.py list` prints them."
+    out = _notebooks_cli("list")
+    assert out.returncode == 0, out.stderr
+    return [(NBS / a, Path(b)) for a, b in (line.split("\t") for line in out.stdout.splitlines())]
 
 
 def _stored_figures(nb_path: Path) -> int:
@@ -37,50 +45,52 @@ def _ink(png: bytes) -> float:
     return 1 - sum(hist[240:]) / (img.width * img.height)
 
 
-def test_site_order_names_and_links():
-    nbk = _load_notebooks_script()
-    order = nbk.site_order()
-    names = [p.relative_to(nbk.NBS).as_posix() for p in order]
+def test_site_order_names_and_links(tmp_path):
+    names = [nb.relative_to(NBS).as_posix() for nb, _ in _site_order()]
     tutorials = [n for n in names if n.startswith("tutorials/")]
     assert names[0] == "index.ipynb"
     assert names[1:1 + len(tutorials)] == sorted(tutorials), "tutorials come right after the index, in order"
     assert len(tutorials) >= 2 and len(names) > len(tutorials) + 1
-    with pytest.raises(SystemExit, match="unknown notebook"):
-        nbk.select(order, ["no_such_notebook"])
-    assert nbk._relink('<a href="01_tabular.ipynb#x">') == '<a href="01_tabular.html#x">'
-    assert nbk._relink('<a href="https://x.org/a.ipynb">') == '<a href="https://x.org/a.ipynb">'
+    unknown = _notebooks_cli("list", "no_such_notebook")
+    assert unknown.returncode != 0 and "unknown notebook" in unknown.stderr
+    # a link between notebooks points at the other page; a link off the site is left alone
+    site = tmp_path / "site"
+    assert _notebooks_cli("html", "--out", str(site), "01_tabular").returncode == 0
+    page = (site / "pages" / "tutorials" / "01_tabular.html").read_text()
+    assert 'href="00_concepts.html"' in page and 'href="00_concepts.ipynb"' not in page
 
 
 def test_scrub_replaces_machine_paths(tmp_path):
-    nbk = _load_notebooks_script()
-    paths = {"/some/checkout/of/repo": "<repo>", "/home/someone": "~"}
+    home = tmp_path / "someone"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
     nb = {"cells": [{"cell_type": "code", "id": "a", "metadata": {}, "execution_count": 1, "source": ["x = 1"],
                      "outputs": [{"output_type": "stream", "name": "stderr",
-                                  "text": ["/some/checkout/of/repo/metahpo_kit/x.py:3: Warning\n",
-                                           "see /home/someone/.cache/y and /some/checkout/of/repository\n"]}]}],
+                                  "text": [f"{ROOT}/metahpo_kit/x.py:3: Warning\n",
+                                           f"see {home}/.cache/y and {ROOT}sitory\n"]}]}],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     p = tmp_path / "n.ipynb"
     p.write_text(json.dumps(nb))
-    assert nbk.scrub_notebook(p, paths) == []
+    clean = _notebooks_cli("scrub", str(p), env=env)
+    assert clean.returncode == 0 and clean.stdout.strip() == "", clean.stdout + clean.stderr
     text = "".join(json.loads(p.read_text())["cells"][0]["outputs"][0]["text"])
-    assert text == "<repo>/metahpo_kit/x.py:3: Warning\nsee ~/.cache/y and /some/checkout/of/repository\n"
-    nb["cells"][0]["source"] = ["open('/home/someone/data')"]     # a path in a source is reported, not edited
+    assert text == f"<repo>/metahpo_kit/x.py:3: Warning\nsee ~/.cache/y and {ROOT}sitory\n"
+    nb["cells"][0]["source"] = [f"open('{home}/data')"]     # a path in a source is reported, not edited
     p.write_text(json.dumps(nb))
-    left = nbk.scrub_notebook(p, paths)
-    assert len(left) == 1 and "/home/someone" in left[0]
+    left = _notebooks_cli("scrub", str(p), env=env)
+    assert left.returncode == 1 and len(left.stdout.strip().splitlines()) == 1 and str(home) in left.stdout
 
 
 def test_pages_render_with_their_images(tmp_path, need):
     need("Debian's chromium", CHROMIUM)
     playwright = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else __import__(
         "playwright.sync_api", fromlist=["sync_playwright"])
-    nbk = _load_notebooks_script()
     site = tmp_path / "site"
-    assert nbk.main(["html", "--out", str(site)]) == 0
-    pages = [(nb, site / nbk.page_path(nb)) for nb in nbk.site_order()]
+    assert _notebooks_cli("html", "--out", str(site)).returncode == 0
+    pages = [(nb, site / page) for nb, page in _site_order()]
     assert pages and all(page.is_file() for _, page in pages)
     index_html = (site / "index.html").read_text()
-    hrefs = [nbk.page_path(nb).as_posix() for nb, _ in pages]
+    hrefs = [page.relative_to(site).as_posix() for _, page in pages]
     assert [index_html.index(h) for h in hrefs] == sorted(index_html.index(h) for h in hrefs), "index in path order"
     with_figures = {nb: n for nb, n in ((nb, _stored_figures(nb)) for nb, _ in pages) if n}
     assert with_figures, "no notebook has a stored figure: were the notebooks executed (bench/notebooks.py execute)?"

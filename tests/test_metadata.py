@@ -191,7 +191,7 @@ def test_exact_random_search_matches_simulation_on_a_shipped_task():
     exact = random_search_expected_best(scores, 20)
     sims = []
     for seed in range(300):
-        res = RandomTuner(SEED_SPACE, seed)
+        res = RandomTuner(SEED_SPACE, random_state=seed)
         hist, best = [], []
         obj = TabularObjective(shipped, task, epochs=2)
         from metahpo_kit.tuners import Observation
