@@ -29,8 +29,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     res = pd.read_csv(args.rows)
     methods = list(dict.fromkeys(res["method"]))
-    lines = ["# Live benchmark: tables by modality and by task", "", f"From `{args.rows}` "
-             f"({res.groupby(['method', 'task', 'seed']).ngroups} runs).", ""]
+    lines = ["# Live benchmark: tables by modality and by task", "",
+             f"Command: `python bench/live_tables.py --rows {args.rows} --out {args.out} --ks {' '.join(map(str, args.ks))}`"
+             f", from `{args.rows}` ({res.groupby(['method', 'task', 'seed']).ngroups} runs); the run's command and "
+             f"machine are in `{Path(args.rows).parent / 'README.md'}`.", ""]
     for modality, g in res.groupby("modality"):
         lines += [f"## {modality} ({', '.join(dict.fromkeys(g['task']))})", "",
                   "Mean over runs (task x seed) [95% bootstrap interval over runs].", "",

@@ -5,10 +5,14 @@ accuracy, seed noise, the share of configs within 1 point of the best, the too-f
     python bench/metadataset_report.py --epochs 2      # the scores at a 2-epoch budget
 """
 import argparse
+import os
+import platform
+import sys
 import time
 from pathlib import Path
 
-from metahpo_kit.metadata import SHIPPED, MetaDataset, task_report
+from metahpo_kit.metadata import SHIPPED, MetaDataset
+from metahpo_kit.report import task_report
 from metahpo_kit.tasks import base_dataset
 
 
@@ -23,6 +27,8 @@ def main(argv=None):
     load_s = time.perf_counter() - t0
     f = md.frame
     lines = ["# The meta-dataset's task report", "",
+             f"Command: `{' '.join(['python bench/metadataset_report.py', *(sys.argv[1:] if argv is None else argv)])}`. "
+             f"Machine: {platform.platform()}, {os.cpu_count()} CPUs.", "",
              f"{md!r}; loaded in {load_s:.2f} s. Recorded training time: {f['cost_s'].sum() / 3600:.2f} hours "
              "(the sum of the evaluations' `cost_s`, wall seconds of one-thread training, packed evaluations sharing "
              "their pack's; mostly on a busy machine, so more than the CPU time: `bench/results/build_cost.md` "

@@ -282,8 +282,8 @@ FIXED = """## Other measurements
 - **Noise.** Two training seeds of one config disagree by several points of regret on a typical task, more than
   most differences between transfer methods after a few trials. So this page pairs methods per dataset (the
   variants of one dataset averaged first) and reports wins, ties and losses with a Wilcoxon test, not means alone.
-- **The prior's mix.** Weighting the training tasks by meta-feature similarity helps the first pick most at a
-  short budget and little at 10 epochs; the deep-kernel GP chooses the mix and the kernel bandwidth
+- **The prior's mix.** Weighting the training tasks by meta-feature similarity helped the first pick most at a
+  2-epoch budget and little at 10 epochs (on the first 30 tasks); the deep-kernel GP chooses the mix and the kernel bandwidth
   leave-one-dataset-out on its training tasks instead of fixing them.
 - **The test suite.** Fresh-clone runs of `bash .ci/run`: `bench/results/suite_runs.md` (`bash bench/suite_runs.sh`).
   The tests run under a memory cap (`tests/conftest.py`), so a test that allocates without bound fails instead of
