@@ -318,8 +318,9 @@ def next_source(self: MetaTuner, history=()) -> str:
 
 
 @patch
-def _prior_picks(self: MetaTuner, tried: set, n_ok: int, task, n: int) -> list:
-    "Up to `n` untried configs: the prior's best (no scored trial yet), or its portfolio's next."
+def _prior_picks(self: MetaTuner, tried: set, failed: set, n_ok: int, task, n: int) -> list:
+    """Up to `n` untried configs: the prior's best (no scored trial yet), or its portfolio's next (continuing after
+    the configs that ran; a config that failed on this task is neither counted as covered nor picked again)."""
     known = task is not None   # unknown task: every training task weighs the same
     z = self._task_vector(task) if known else np.zeros(self.prior_Z_.shape[1])
     h = self.bandwidth_ if known else math.inf
@@ -329,9 +330,10 @@ def _prior_picks(self: MetaTuner, tried: set, n_ok: int, task, n: int) -> list:
         order = np.argsort(-np.where(np.isnan(p), -np.inf, p), kind="stable")
         return [json.loads(keys[j]) for j in order if keys[j] not in tried][:n]
     w = prior_weights(self.prior_Z_, z, h, self.prior_mix_)
-    start = [j for j, k in enumerate(keys) if k in tried]
+    start = [j for j, k in enumerate(keys) if k in tried and k not in failed]
+    exclude = [j for j, k in enumerate(keys) if k in failed]
     return [json.loads(keys[j]) for j in greedy_portfolio(np.nan_to_num(self.prior_Y_, nan=0.0), n, weights=w,
-                                                          start=start)]
+                                                          start=start, exclude=exclude)]
 
 
 @patch
@@ -423,7 +425,8 @@ def top_untried(self: MetaTuner, history=(),   # the observations on the new tas
     self.check_space()
     history = as_history(history, self.space)
     tried, Xh, y = self._observed(history)
-    out = self._prior_picks(tried, len(y), task, n) if self.next_source(history) != "surrogate" else []
+    failed = {config_key(self.space.validate(o.config)) for o in history if o.status == "failed"}
+    out = self._prior_picks(tried, failed, len(y), task, n) if self.next_source(history) != "surrogate" else []
     tried |= {config_key(c) for c in out}
     n_random = self._n_random()
     z = self._task_vector(task) if self._reads_task() else None
@@ -517,7 +520,8 @@ def load(cls: MetaTuner, path,                              # a file written by 
     changes switches), the loaded tuner keeps the file's, as its own attributes."""
     blob = torch.load(path, weights_only=False)
     if not (isinstance(blob, dict) and blob.get("format") == 3 and blob.get("learner") == cls.name):
-        what = f"a {blob.get('learner')!r} tuner file" if isinstance(blob, dict) and "learner" in blob else "not one"
+        what = (f"of format {blob.get('format')!r}, learner {blob.get('learner')!r}" if isinstance(blob, dict)
+                else f"a {type(blob).__name__}, not a tuner file")
         raise ValueError(f"{path} is {what}; {cls.__name__}.load reads files that {cls.__name__}.save writes "
                          f"(format 3, learner {cls.name!r}): fit the tuner again")
     stored = SearchSpace.from_dict(blob["space"])

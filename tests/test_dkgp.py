@@ -1,5 +1,8 @@
 "Tests for the deep-kernel GP tuner: bad input, every history form, task ids of any type, copies, Optuna, failures."
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -7,19 +10,22 @@ import pandas as pd
 import pytest
 import torch
 
-import bench_scripts
 from metahpo_kit.dkgp import DeepKernelTuner
-from metahpo_kit.metadata import MetaDataset, TabularObjective, load_shipped
+from metahpo_kit.lookup import TabularObjective
+from metahpo_kit.metadata import MetaDataset
 from metahpo_kit.space import SEED_SPACE, Categorical, Float, SearchSpace, config_key
 from metahpo_kit.study import TunerSampler, suggest_config
 from metahpo_kit.tasks import base_dataset
 from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
-from metahpo_kit.tuners import Observation, clone
+from metahpo_kit.tuners import Observation, clone, variant
 
 torch.set_num_threads(1)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-ablations = bench_scripts.load("ablations")
+REPO = Path(__file__).resolve().parents[1]
+# the deep-kernel GP's ablations of one switch (bench/ablations.py names them so)
+PooledKernel = variant(DeepKernelTuner, pooled=True)
+ConditionedMean = variant(DeepKernelTuner, condition_mean=True)
 
 
 @pytest.fixture(scope="module")
@@ -58,31 +64,40 @@ def test_bad_input_names_the_field_and_what_is_allowed(syn, tuner):
     bad = [Observation(dict(lr=0.01, batch_size=32, layers=9, units=128, optimizer="sgd", dropout=0.2), 0.5)]
     with pytest.raises(ValueError, match=r"history\[0\].config.*layers=9"):
         tuner.ask(bad)
-    for kwargs, msg in [(dict(acquisition="pi"), r"acquisition='pi': must be one of \['ucb', 'ei', 'mean'\]"),
-                        (dict(zero_shot="network"), r"zero_shot='network': must be one of \['prior', 'mean'\]"),
-                        (dict(beta=-1.0), r"beta=-1.0: must be a finite number >= 0"),
-                        (dict(n_cover=1.5), r"n_cover=1.5: must be a whole number >= 0"),
-                        (dict(hidden=(64, 0)), r"hidden=\(64, 0\): must be a non-empty tuple"),
-                        (dict(epochs=0), r"epochs=0: must be None or a whole number >= 1")]:
+    for kwargs, msg in [(dict(acquisition="pi"), r"acquisition='pi': must be one of \['ei', 'ucb', 'mean'\]$"),
+                        (dict(zero_shot="network"), r"zero_shot='network': must be one of \['prior', 'surrogate'\]$"),
+                        (dict(kappa=-1.0), r"kappa=-1.0: must be a finite number >= 0 \(UCB's weight on the spread\)$"),
+                        (dict(n_cover=1.5), r"n_cover=1.5: must be an integer >= 0 \(0: the surrogate right after"),
+                        (dict(n_candidates=-1), r"n_candidates=-1: must be an integer >= 0, or None \(random"),
+                        (dict(hidden=(64, 0)), r"hidden=\(64, 0\): must be a non-empty tuple of integers >= 1"),
+                        (dict(n_features=0), r"n_features=0: must be an integer >= 1$"),
+                        (dict(epochs=0), r"epochs=0: must be an integer >= 1 \(the epoch budget of the training "
+                                         r"scores\), or None")]:
         with pytest.raises(ValueError, match=msg):
             DeepKernelTuner(n_steps=1, **kwargs).fit(syn)
-    with pytest.raises(ValueError, match=r"prior_mix=2 \(a switch of .*\): must be None or a number in \[0, 1\]"):
-        ablations.variant(DeepKernelTuner, prior_mix=2)(n_steps=1).fit(syn)
-    with pytest.raises(ValueError, match="has no parameter 'kappa'"):
-        DeepKernelTuner().set_params(kappa=1.0)
+    with pytest.raises(ValueError, match=r"prior_mix=2 \(a switch of DeepKernelTuner_prior_mix=2: a class attribute\): "
+                                         r"must be a number in \[0, 1\] \(1: the kernel's weights only\), or None"):
+        variant(DeepKernelTuner, prior_mix=2)(n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match=r"floor=0.5 \(a switch of .*: a class attribute\): must be a finite number < 0"):
+        variant(DeepKernelTuner, floor=0.5)(n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match="has no parameter 'beta'"):          # UCB's weight is kappa, as MAML's
+        DeepKernelTuner().set_params(beta=1.0)
+    assert DeepKernelTuner().set_params(kappa=1.0).kappa == 1.0
+    DeepKernelTuner(epochs=np.int64(2), hidden=(np.int64(8),), n_features=np.int64(4), n_steps=np.int64(1),
+                    n_cover=np.int64(1), n_candidates=np.int64(0), random_state=np.int64(0)).check_args()   # NumPy ints
     with pytest.raises(TypeError):
         DeepKernelTuner(SEED_SPACE, None)      # keyword-only after the space
 
 
 def test_the_prior_chooses_its_bandwidth_and_mix_unless_given(syn, tuner):
     "Default: the (bandwidth, mix) pair of least leave-one-dataset-out regret over the training tasks; a switch fixes one."
-    from metahpo_kit.maml import BANDWIDTHS, PRIOR_MIXES, choose_prior
+    from metahpo_kit.meta import BANDWIDTHS, PRIOR_MIXES, choose_prior
     pairs = tuner.prior_regret_
     assert {h for h, _ in pairs} == set(BANDWIDTHS) and {m for _, m in pairs} == set(PRIOR_MIXES)
     assert pairs[(tuner.bandwidth_, tuner.prior_mix_)] == min(pairs.values())
-    fixed = ablations.variant(DeepKernelTuner, prior_mix=0.5, bandwidth=1.0)(n_steps=0).fit(syn, exclude_tasks=["synth0"])
+    fixed = variant(DeepKernelTuner, prior_mix=0.5, bandwidth=1.0)(n_steps=0).fit(syn, exclude_tasks=["synth0"])
     assert (fixed.bandwidth_, fixed.prior_mix_) == (1.0, 0.5) and list(fixed.prior_regret_) == [(1.0, 0.5)]
-    mix_only = ablations.variant(DeepKernelTuner, prior_mix=0.5)(n_steps=0).fit(syn, exclude_tasks=["synth0"])
+    mix_only = variant(DeepKernelTuner, prior_mix=0.5)(n_steps=0).fit(syn, exclude_tasks=["synth0"])
     assert mix_only.prior_mix_ == 0.5 and {m for _, m in mix_only.prior_regret_} <= {0.5, 1.0}   # 1.0: h = inf only
     # the same choice as the function on the tuner's own table
     groups = [base_dataset(t) for t in tuner.train_tasks_]
@@ -160,7 +175,7 @@ def test_task_ids_of_any_type_are_left_out_or_refused():
         assert t.next_source(hist) == source
         hist.append(Observation(c := t.ask(hist), 0.5))
         assert config_key(c) in {config_key(x) for x in configs}
-    assert t.next_source(hist) == "gp"
+    assert t.next_source(hist) == "surrogate"
     space.validate(t.ask(hist))
     assert t.ask(hist) == t.ask(hist)
 
@@ -181,7 +196,7 @@ def test_a_clone_shares_nothing_and_the_original_is_unchanged(syn, tuner):
 
 
 def test_the_pooled_ablation_changes_only_its_switch(syn):
-    pooled = ablations.PooledKernel(n_steps=20, random_state=0)
+    pooled = PooledKernel(n_steps=20, random_state=0)
     assert pooled.get_params() == DeepKernelTuner(n_steps=20, random_state=0).get_params()
     assert pooled.pooled and not DeepKernelTuner.pooled
     pooled.fit(syn, exclude_tasks=["synth0"])
@@ -191,8 +206,8 @@ def test_the_pooled_ablation_changes_only_its_switch(syn):
 
 def test_the_conditioned_mean_reads_the_task_and_only_with_its_switch(syn, tuner):
     with pytest.raises(ValueError, match=r"condition_mean.*True or False"):
-        ablations.variant(DeepKernelTuner, condition_mean="yes")(n_steps=20).fit(syn, exclude_tasks=["synth0"])
-    cond = ablations.ConditionedMean(n_steps=20, random_state=0).fit(syn, exclude_tasks=["synth0"])
+        variant(DeepKernelTuner, condition_mean="yes")(n_steps=20).fit(syn, exclude_tasks=["synth0"])
+    cond = ConditionedMean(n_steps=20, random_state=0).fit(syn, exclude_tasks=["synth0"])
     grid = SEED_SPACE.grid()[:200]
     # the prior mean moves with the task's meta-features; the shipped one is one function of the config
     assert not np.allclose(cond.predict([], grid, task="synth0")[0], cond.predict([], grid, task="synth1")[0])
@@ -200,71 +215,30 @@ def test_the_conditioned_mean_reads_the_task_and_only_with_its_switch(syn, tuner
     # what `ask` ranks is cached per task: after asking for synth0, synth1 gets its own means again
     hist = [Observation(grid[0], 0.5)]
     fresh = clone(cond).fit(syn, exclude_tasks=["synth0"])
-    assert type(fresh) is ablations.ConditionedMean and fresh.condition_mean
+    assert type(fresh) is ConditionedMean and fresh.condition_mean
     cond.ask(hist, task="synth1")
     cond.ask(hist, task="synth0")
     assert np.allclose(cond.predict(hist, task="synth1")[0], fresh.predict(hist, task="synth1")[0])
     assert cond.ask(hist, task="synth1") == fresh.ask(hist, task="synth1")
 
 
-def test_the_adapted_kernel_is_the_default_on_a_one_point_grid_and_calls_scores_without_structure_noise(syn, tuner):
-    adapted = ablations.AdaptedKernel(n_steps=40, random_state=0).fit(syn, exclude_tasks=["synth0"])
-    assert np.allclose(adapted.params_["fw0"], tuner.params_["fw0"])   # the same meta-training: only `ask` differs
-    grid = SEED_SPACE.grid()
-    rng = np.random.default_rng(0)
-    configs = [grid[i] for i in rng.choice(len(grid), 12, replace=False)]
-    true = np.array([_scores(syn, "synth0")(c) for c in configs])
-
-    def noise_multiple(t, y):   # the noise variance `_kernel_fit` chose, as a multiple of the meta-learned one
-        _, X, y = t._observed([Observation(c, float(v)) for c, v in zip(configs, y)])
-        phi, m = t._features(X)
-        L = t._kernel_fit(phi.astype(float), m, y)[0]
-        return ((L @ L.T)[0, 0] - t.hypers_[1] - 1e-6) / t.hypers_[2]
-    # scores the task's own structure explains need less noise than the same scores shuffled over the configs
-    assert noise_multiple(adapted, true) < noise_multiple(adapted, rng.permutation(true))
-    # with one multiple of each, the adapted kernel is the meta-learned one: the same posterior as the default's
-    one = type("OnePoint", (ablations.AdaptedKernel,), {"LS_MULTIPLES": (1.0,), "NOISE_MULTIPLES": (1.0,)})
-    same = one(n_steps=40, random_state=0).fit(syn, exclude_tasks=["synth0"])
-    hist = [Observation(c, float(v)) for c, v in zip(configs, true)]
-    assert np.allclose(same.predict(hist, task="synth0")[0], tuner.predict(hist, task="synth0")[0])
-    assert noise_multiple(same, true) == pytest.approx(1.0)
+def _check(*argv):
+    "Run a bench script's self-check as a subprocess (tests import nothing from bench/)."
+    out = subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    return out.stdout
 
 
-def test_the_curve_ablation_trains_on_every_epoch_and_reads_a_config_at_the_budget():
-    md = load_shipped()
-    md = md.filter(tasks=md.tasks[:5], status=None)
-    plain = DeepKernelTuner(md.space, epochs=3, n_steps=5, random_state=0)
-    curves = ablations.CurveKernel(md.space, epochs=3, n_steps=5, random_state=0)
-    assert "curves" in curves.switches and "curves" not in plain.switches   # its own fits in the benchmark's cache
-    tasks = normalised_tasks(md, 3, [md.tasks[0]])
-    (X0, y0), (X1, y1) = (t._training_points(md, tasks, [md.tasks[0]]) for t in (plain, curves))
-    for a, ya, b, yb in zip(X0, y0, X1, y1):   # per task: epochs 1, 2 and 3, the budget's rows last and unchanged
-        assert sorted(set(b[:, -1])) == pytest.approx([1 / 3, 2 / 3, 1])
-        assert np.array_equal(b[b[:, -1] == 1, :-1], a) and np.array_equal(yb[b[:, -1] == 1], ya)
-    curves.fit(md, exclude_tasks=[md.tasks[0]])
-    X = md.space.encode_many(md.space.grid()[:7])
-    for got, want in zip(curves._features(X), curves._features(np.c_[X, np.ones(len(X))])):
-        assert np.array_equal(got, want)
-    c = curves.ask([], task=md.tasks[0])
-    assert md.space.validate(c) == c
+def test_the_kernel_ablations_check_themselves():
+    """bench/ablations.py --check: AdaptedKernel is the default on a one-point grid and calls scores without structure
+    noise; CurveKernel trains on every epoch and reads a config at the budget."""
+    out = _check("bench/ablations.py", "--check")
+    assert "AdaptedKernel: ok" in out and "CurveKernel: ok" in out
 
 
-def test_the_benchmarks_fit_cache_gives_what_a_refit_would(syn, tmp_path, monkeypatch):
-    sb = bench_scripts.load("surrogate_bench")
-    monkeypatch.setattr(sb, "FIT_CACHE", str(tmp_path))
-    first = sb.SharedDKGP(n_steps=20, random_state=0).fit(syn, exclude_tasks=["synth0"])
-    sb.SharedDKGP(n_steps=20, random_state=1).fit(syn, exclude_tasks=["synth0"])          # another seed: another fit
-    sb.SharedPooled(n_steps=20, random_state=0).fit(syn, exclude_tasks=["synth0"])        # another switch: another fit
-    assert len(list(tmp_path.glob("*.pkl"))) == 3
-    sb._FITS.clear()                                                                    # a new process, as it were
-    monkeypatch.setattr(DeepKernelTuner, "fit", lambda *a, **k: pytest.fail("meta-trained again"))
-    again = sb.SharedDKGP(n_steps=20, random_state=0, n_cover=0).fit(syn, exclude_tasks=["synth0"])   # ask-only change
-    assert all(np.array_equal(again.params_[k], first.params_[k]) for k in first.params_)
-    hist = [Observation(c, 0.5 + 0.01 * i) for i, c in enumerate(SEED_SPACE.grid()[:5])]
-    assert again.ask(hist, task="synth1") == first.set_params(n_cover=0).ask(hist, task="synth1")
-    again.params_["fw0"][:] = 0                                                         # a copy: the cache is untouched
-    assert not np.array_equal(again.params_["fw0"], sb.SharedDKGP(n_steps=20, random_state=0).fit(
-        syn, exclude_tasks=["synth0"]).params_["fw0"])
+def test_the_benchmarks_fit_cache_gives_what_a_refit_would():
+    "bench/surrogate_bench.py check: SharedFit's cache (in memory and on disk) gives the parameters a refit would."
+    assert "SharedFit: ok" in _check("bench/surrogate_bench.py", "check")
 
 
 def test_as_an_optuna_sampler(syn, tuner):
@@ -286,12 +260,13 @@ def test_without_shared_configs_the_prior_says_so_once_and_the_gp_picks_first():
     md = MetaDataset.from_frame(pd.DataFrame(rows), space=space)
     with pytest.warns(UserWarning, match="no two training tasks share a config"):
         t = DeepKernelTuner(space, n_steps=10, n_candidates=100, random_state=0).fit(md, exclude_tasks=["t0"])
-    assert not t.prior_usable_ and t.next_source([]) == "gp"
-    assert t.ask([]) == clone(t, zero_shot="mean").fit(md, exclude_tasks=["t0"]).ask([])
+    assert not t.prior_usable_ and t.next_source([]) == "surrogate"
+    assert t.prior_Y_.shape == (3, 90)                   # the table of the prior is still built: one task a config
+    assert t.ask([]) == clone(t, zero_shot="surrogate").fit(md, exclude_tasks=["t0"]).ask([])
     import warnings
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                   # zero_shot="mean" has nothing to warn about
-        DeepKernelTuner(space, n_steps=1, zero_shot="mean").fit(md, exclude_tasks=["t0"])
+        warnings.simplefilter("error")                   # zero_shot="surrogate" has nothing to warn about
+        DeepKernelTuner(space, n_steps=1, zero_shot="surrogate").fit(md, exclude_tasks=["t0"])
 
 
 def test_on_a_shared_pool_the_default_ranks_the_pool_then_goes_beyond_it():

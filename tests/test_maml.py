@@ -14,21 +14,28 @@ import torch
 from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSamplerTestCase
 from scipy.stats import spearmanr
 
-import bench_scripts
-from metahpo_kit.maml import (BANDWIDTHS, MAMLSampler, MAMLTuner, adapt, adapt_ensemble, episode_loss, init_params,
-                              rank_loss, surrogate)
-from metahpo_kit.metadata import MetaDataset, TabularObjective
+from metahpo_kit.dkgp import DeepKernelTuner
+from metahpo_kit.maml import MAMLTuner, adapt, adapt_ensemble, episode_loss, init_params, rank_loss, surrogate
+from metahpo_kit.meta import BANDWIDTHS, PRIOR_MIXES, MetaSampler, prior_weights
+from metahpo_kit.lookup import TabularObjective
+from metahpo_kit.metadata import MetaDataset
 from metahpo_kit.space import Categorical, Float, SEED_SPACE, SearchSpace
 from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
 from metahpo_kit.space import config_key
 from metahpo_kit.study import suggest_config, tune
-from metahpo_kit.tuners import Observation, clone
+from metahpo_kit.tuners import Observation, clone, variant
 from metahpo_kit.train import F64_RTOL
 
 torch.set_num_threads(1)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-ablations = bench_scripts.load("ablations")
+# the ablations of the switches (bench/ablations.py names them so): each a subclass that sets switches
+ZeroShotOnly = variant(MAMLTuner, adapt_in_suggest=False)
+FixedInnerLR = variant(MAMLTuner, learn_inner_lr=False)
+MultiTaskFinetune = variant(MAMLTuner, p_zero=1.0, learn_inner_lr=False)
+SecondOrder = variant(MAMLTuner, first_order=False)
+EqualWeightsPrior = variant(MAMLTuner, bandwidth=math.inf)
+KernelOnlyPrior = variant(MAMLTuner, prior_mix=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +57,7 @@ def fitted(syn=None) -> MAMLTuner:
 def fitted_net(syn) -> MAMLTuner:
     "The same with meta-features as network inputs and the network's zero-shot ranking."
     if "net" not in _FITTED:
-        _FITTED["net"] = MAMLTuner(use_meta_features=True, zero_shot="network", random_state=0).fit(
+        _FITTED["net"] = MAMLTuner(use_meta_features=True, zero_shot="surrogate", random_state=0).fit(
             syn, exclude_tasks=["synth0"])
     return _FITTED["net"]
 
@@ -153,7 +160,10 @@ def test_prior_zero_shot_follows_the_meta_features(syn):
         ts = normalised_tasks(syn)[t]
         table = dict(zip(ts.keys, ts.y))
         tuner = MAMLTuner(n_steps=1, random_state=0).fit(syn, exclude_tasks=[t])
-        assert tuner.bandwidth_ in BANDWIDTHS and set(tuner.bandwidth_regret_) == set(BANDWIDTHS)
+        assert tuner.bandwidth_ in BANDWIDTHS and tuner.prior_mix_ in PRIOR_MIXES
+        assert {h for h, _ in tuner.prior_regret_} == set(BANDWIDTHS)            # the pair is chosen together
+        assert {m for _, m in tuner.prior_regret_} == set(PRIOR_MIXES)
+        assert tuner.prior_regret_[(tuner.bandwidth_, tuner.prior_mix_)] == min(tuner.prior_regret_.values())
         prior.append(table[config_key(tuner.ask([], task=t))])
         tuner.bandwidth_ = float("inf")
         mean.append(table[config_key(tuner.ask([], task=t))])
@@ -171,8 +181,10 @@ def test_prior_zero_shot_follows_the_meta_features(syn):
 
 
 def test_prior_mix_runs_from_the_mean_config_to_the_kernel(syn):
-    "prior_mix=0: the best config on average (as bandwidth=inf); 1: the kernel's weights alone; between: a blend."
+    """A mix of 0: the best config on average (as bandwidth=inf); 1: the kernel's weights alone; between: a blend. The
+    fitted mix (`prior_mix_`, chosen with the bandwidth unless the `prior_mix` switch fixes it) is what `ask` uses."""
     tuner = MAMLTuner(n_steps=1, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    h = tuner.bandwidth_ if math.isfinite(tuner.bandwidth_) else 1.0        # a finite bandwidth: the mix matters
     mf = syn.meta_features("synth0")
     def first(**kw):
         saved = {k: getattr(tuner, k) for k in kw}
@@ -183,13 +195,16 @@ def test_prior_mix_runs_from_the_mean_config_to_the_kernel(syn):
         finally:
             for k, v in saved.items():
                 setattr(tuner, k, v)
-    assert first(prior_mix=0.0) == first(bandwidth_=float("inf"))
-    assert first(prior_mix=1.0) != first(prior_mix=0.0)       # synth0's neighbours prefer other configs
+    assert first(prior_mix_=0.0, bandwidth_=h) == first(bandwidth_=float("inf"))
+    assert first(prior_mix_=1.0, bandwidth_=h) != first(prior_mix_=0.0, bandwidth_=h)   # synth0's neighbours differ
+    assert first(prior_mix=0.0) == first()                     # the switch is read by fit, not by ask
+    kernel = KernelOnlyPrior(n_steps=1, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    assert kernel.prior_mix_ == 1.0 and {m for _, m in kernel.prior_regret_} == {1.0}
+    assert kernel.top_untried([], task=mf, n=3) == first(prior_mix_=1.0, bandwidth_=kernel.bandwidth_)
 
 
 def test_cover_picks_come_between_the_prior_and_the_network(syn):
     "After the first result, n_cover picks from the prior's greedy portfolio; then the adapted network."
-    from metahpo_kit.maml import prior_weights
     from metahpo_kit.transfer import greedy_portfolio
     tuner = fitted(syn)
     mf = syn.meta_features("synth0")
@@ -197,15 +212,15 @@ def test_cover_picks_come_between_the_prior_and_the_network(syn):
     hist = []
     for _ in range(tuner.n_cover + 2):
         hist.append(Observation(c := tuner.ask(hist, task=mf), obj(c).val_accuracy))
-    grid, _, keys = tuner._grid_candidates()
+    keys = tuner.train_keys_                                 # the prior's configs: every training task's
     col = {k: j for j, k in enumerate(keys)}
-    w = prior_weights(tuner.prior_Z_, tuner._task_vector(mf), tuner.bandwidth_, tuner.prior_mix)
+    w = prior_weights(tuner.prior_Z_, tuner._task_vector(mf), tuner.bandwidth_, tuner.prior_mix_)
     for i in range(1, tuner.n_cover + 1):                   # trials 2 .. n_cover + 1: the cover
         picked = [col[config_key(o.config)] for o in hist[:i]]
         assert config_key(hist[i].config) == keys[greedy_portfolio(np.nan_to_num(tuner.prior_Y_), 1, w, picked)[0]]
     assert tuner.top_untried(hist[:1], task=mf, n=2) == [o.config for o in hist[1:3]]
     n_cover, tuner.n_cover = tuner.n_cover, 0
-    try:                                                    # without the cover the network picks the second
+    try:                                                    # without the cover the surrogate picks the second
         assert tuner.ask(hist[:1], task=mf) != hist[1].config
     finally:
         tuner.n_cover = n_cover
@@ -216,8 +231,7 @@ def test_on_a_task_holding_a_subset_the_cover_picks_the_second_and_third_real_tr
     failed trial, which is not a trial, so the 2nd and 3rd configs that run are still the cover's: the prior's greedy
     portfolio continued from the configs that ran, never choosing a refused one."""
     from metahpo_kit.benchmark import simulate
-    from metahpo_kit.maml import prior_weights
-    from metahpo_kit.metadata import distinct_sample
+    from metahpo_kit.build import distinct_sample
     from metahpo_kit.transfer import greedy_portfolio
     keep = {config_key(c) for c in distinct_sample(SEED_SPACE, 128, seed=0)}
     f = syn.frame
@@ -235,10 +249,11 @@ def test_on_a_task_holding_a_subset_the_cover_picks_the_second_and_third_real_tr
     assert set(run["config"]) <= keep and run["config"].nunique() == 4
     assert run["skipped"].iloc[1:3].sum() > 0                       # the cover proposed configs synth0 lacks
     ran = [sum(run["skipped"].iloc[:i + 1]) + i for i in range(4)]  # the proposal that ran, for each trial
-    assert [sources[j] for j in ran] == ["prior", "cover", "cover", "network"]
-    _, _, grid_keys = tuner._grid_candidates()
+    assert [sources[j] for j in ran] == ["prior", "cover", "cover", "surrogate"]
+    grid_keys = tuner.train_keys_                                   # the prior's configs (synth1..7 hold the grid)
+    assert sorted(grid_keys) == sorted(config_key(c) for c in SEED_SPACE.grid())
     col = {k: j for j, k in enumerate(grid_keys)}
-    w = prior_weights(tuner.prior_Z_, tuner._task_vector("synth0"), tuner.bandwidth_, tuner.prior_mix)
+    w = prior_weights(tuner.prior_Z_, tuner._task_vector("synth0"), tuner.bandwidth_, tuner.prior_mix_)
     lacks = [j for j, k in enumerate(grid_keys) if k not in keep]
     for i in (1, 2):                                                # what the cover picks among synth0's configs
         start = [col[k] for k in run["config"].iloc[:i]]
@@ -269,19 +284,49 @@ def test_save_load_round_trip(syn, tmp_path):
     other = SearchSpace((Float("lr", 1e-4, 1.0, log=True),))
     with pytest.raises(ValueError, match="saved for another search space"):
         MAMLTuner.load(tmp_path / "m.pt", space=other)
+    assert again.get_params() == tuner.get_params() and type(again) is MAMLTuner
+    for k in MAMLTuner._state:                                  # the shared prior and the network, all of it
+        assert k in vars(again), k
+    assert (again.bandwidth_, again.prior_mix_, again.prior_usable_) == (tuner.bandwidth_, tuner.prior_mix_, True)
+    np.testing.assert_array_equal(again.prior_Y_, tuner.prior_Y_)
+    assert all(torch.equal(again.params_[k], v) for k, v in tuner.params_.items())
+    mu, sd = tuner.predict(hist, SEED_SPACE.grid()[:20], task="synth3")
+    mu2, sd2 = again.predict(hist, SEED_SPACE.grid()[:20], task="synth3")
+    np.testing.assert_array_equal(mu, mu2)
+    np.testing.assert_array_equal(sd, sd2)
     blob = torch.load(tmp_path / "m.pt", weights_only=False)
-    torch.save({**blob, "format": 1}, tmp_path / "old.pt")
-    with pytest.raises(ValueError, match="format 1, written before the zero-shot prior"):
-        MAMLTuner.load(tmp_path / "old.pt")
-    # a file written while the switches were constructor arguments, before prior_mix and n_cover existed
-    args = {k: v for k, v in {**blob["args"], **blob["switches"]}.items() if k not in ("prior_mix", "n_cover")}
-    torch.save({k: v for k, v in {**blob, "args": args}.items() if k != "switches"}, tmp_path / "kernel.pt")
-    old = MAMLTuner.load(tmp_path / "kernel.pt")
-    assert (old.prior_mix, old.n_cover) == (1.0, 0)                         # it keeps the behaviour it was saved with
-    assert "prior_mix" in vars(old) and "first_order" not in vars(old)      # as its own attribute where it differs
-    torch.save({k: v for k, v in {**blob, "args": {**args, "first_order": False}}.items() if k != "switches"},
-               tmp_path / "second.pt")
-    assert MAMLTuner.load(tmp_path / "second.pt").first_order is False
+    assert (blob["format"], blob["learner"]) == (3, "maml")
+    # files of an older format (1: before the zero-shot prior; 2: before the shared base), or not a tuner's: refused
+    older = {k: v for k, v in blob.items() if k != "learner"}   # formats 1 and 2 had no learner key
+    for name, obj, what in (("old1.pt", {**older, "format": 1}, "of format 1, learner None"),
+                            ("old2.pt", {**older, "format": 2}, "of format 2, learner None"),
+                            ("list.pt", [1, 2, 3], "a list, not a tuner file")):
+        torch.save(obj, tmp_path / name)
+        with pytest.raises(ValueError, match=rf"{name} is {what}; MAMLTuner.load reads files that MAMLTuner.save "
+                                             r"writes \(format 3, learner 'maml'\): fit the tuner again"):
+            MAMLTuner.load(tmp_path / name)
+    # a switch a subclass set is kept by the loaded tuner, as its own attribute where it differs from the class's
+    second = SecondOrder(n_steps=2, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    second.adapt_in_suggest = False                             # an instance's own switch, saved as well
+    second.save(tmp_path / "second.pt")
+    old = MAMLTuner.load(tmp_path / "second.pt")
+    assert (old.first_order, old.adapt_in_suggest) == (False, False)
+    assert "first_order" in vars(old) and "p_zero" not in vars(old)
+    assert old.top_untried(hist, task="synth3", n=5) == second.top_untried(hist, task="synth3", n=5)
+
+
+def test_load_refuses_the_other_learners_file(syn, tmp_path):
+    "One format for both learners, a `learner` key apart: each class's load names what the file is."
+    gp = DeepKernelTuner(n_steps=2, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    gp.save(tmp_path / "gp.pt")
+    with pytest.raises(ValueError, match=r"gp.pt is of format 3, learner 'dkgp'; MAMLTuner.load reads files that MAMLTuner.save "
+                                         r"writes \(format 3, learner 'maml'\)"):
+        MAMLTuner.load(tmp_path / "gp.pt")
+    fitted(syn).save(tmp_path / "maml.pt")
+    with pytest.raises(ValueError, match=r"maml.pt is of format 3, learner 'maml'; DeepKernelTuner.load reads files that "
+                                         r"DeepKernelTuner.save writes \(format 3, learner 'dkgp'\)"):
+        DeepKernelTuner.load(tmp_path / "maml.pt")
+    assert DeepKernelTuner.load(tmp_path / "gp.pt").ask([], task="synth0") == gp.ask([], task="synth0")
 
 
 def test_bad_input(syn):
@@ -296,14 +341,16 @@ def test_bad_input(syn):
         tuner.ask(bad)
     with pytest.raises(ValueError, match="not fitted"):
         MAMLTuner().ask([])
-    with pytest.raises(ValueError, match="acquisition='ei'"):
+    with pytest.raises(ValueError, match=r"acquisition='ei': must be one of \['mean', 'ucb'\]"):
         MAMLTuner(acquisition="ei", n_steps=1).fit(syn)
-    with pytest.raises(ValueError, match=r"zero_shot='table' is not one of \['prior', 'network'\]"):
+    with pytest.raises(ValueError, match=r"zero_shot='table': must be one of \['prior', 'surrogate'\]"):
         MAMLTuner(zero_shot="table", n_steps=1).fit(syn)
-    with pytest.raises(ValueError, match=r"bandwidth=0.0 \(a switch of .*\): must be > 0"):
-        ablations.variant(bandwidth=0.0)(n_steps=1).fit(syn)
-    with pytest.raises(ValueError, match=r"prior_mix=1.5 \(a switch of .*\): must be in \[0, 1\]"):
-        ablations.variant(prior_mix=1.5)(n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match=r"bandwidth=0.0 \(a switch of MAMLTuner_bandwidth=0.0: a class attribute\): "
+                                         r"must be a number > 0"):
+        variant(MAMLTuner, bandwidth=0.0)(n_steps=1).fit(syn)
+    with pytest.raises(ValueError, match=r"prior_mix=1.5 \(a switch of .*: a class attribute\): must be a number in "
+                                         r"\[0, 1\] \(1: the kernel's weights only\), or None to choose it"):
+        variant(MAMLTuner, prior_mix=1.5)(n_steps=1).fit(syn)
     with pytest.raises(ValueError, match="n_cover=-1: must be an integer >= 0"):
         MAMLTuner(n_cover=-1, n_steps=1).fit(syn)
 
@@ -312,7 +359,7 @@ SEED_DEFAULT_LIKE = dict(lr=0.01, batch_size=32, layers=2, units=128, optimizer=
 
 
 def test_next_source_names_the_part_that_picked(syn):
-    "prior, then n_cover picks of the cover, then the network; each pick is the one that part would make."
+    "prior, then n_cover picks of the cover, then the surrogate; each pick is the one that part would make."
     import copy
     tuner = copy.copy(fitted(syn))
     tuner.acquisition = "mean"                      # so the network's pick is predict's best untried config
@@ -322,18 +369,18 @@ def test_next_source_names_the_part_that_picked(syn):
     for _ in range(tuner.n_cover + 4):
         sources.append(tuner.next_source(hist))
         c = tuner.ask(hist, task="synth0")
-        if sources[-1] == "network":
-            p = tuner.predict(hist, grid, task="synth0")
+        if sources[-1] == "surrogate":
+            p, _ = tuner.predict(hist, grid, task="synth0")
             tried = {config_key(o.config) for o in hist}
             assert c == next(grid[j] for j in np.argsort(-p, kind="stable") if config_key(grid[j]) not in tried)
         hist.append(Observation(c, obj(c).val_accuracy))
-    assert sources == ["prior"] + ["cover"] * tuner.n_cover + ["network"] * 3
+    assert sources == ["prior"] + ["cover"] * tuner.n_cover + ["surrogate"] * 3
     assert config_key(hist[0].config) == tuner.prior_of("synth0")[1].idxmax()
     failed = [Observation(hist[0].config, None, "failed")]
     assert tuner.next_source(failed) == "prior"                      # no score yet
     assert tuner.next_source(failed + hist[1:2]) == "cover"          # a failed trial is not a trial
     tuner.n_cover = 0
-    assert tuner.next_source(hist[:1]) == "network"
+    assert tuner.next_source(hist[:1]) == "surrogate"
 
 
 def test_predict_and_prior_of_bad_input(syn):
@@ -341,9 +388,11 @@ def test_predict_and_prior_of_bad_input(syn):
     grid = SEED_SPACE.grid()[:5]
     with pytest.raises(ValueError, match=r"configs\[1\]=.*layers=9"):
         tuner.predict([], [grid[0], {**grid[0], "layers": 9}])
-    for steps in (-1, 1.5, True):
-        with pytest.raises(ValueError, match=f"steps={steps!r}: must be an integer >= 0"):
-            tuner.predict([], grid, steps=steps)
+    for steps in (-1, 1.5, True):                   # the unadapted network: a copy with inner_steps=0, checked
+        with pytest.raises(ValueError, match=rf"inner_steps={steps!r}: must be an integer >= 0"):
+            copy.copy(tuner).set_params(inner_steps=steps).predict([], grid)
+    with pytest.raises(TypeError, match="steps"):  # predict's own steps= and return_std= are gone
+        tuner.predict([], grid, steps=0)
     with pytest.raises(ValueError, match="configs is empty"):
         tuner.predict([], [])
     with pytest.raises(ValueError, match=r"history\[0\].config"):
@@ -352,15 +401,23 @@ def test_predict_and_prior_of_bad_input(syn):
         MAMLTuner().predict([], grid)
     with pytest.raises(ValueError, match="not fitted"):
         MAMLTuner().prior_of("synth0")
-    mu, sd = tuner.predict([], grid, steps=0, return_std=True)
+    mu, sd = tuner.predict([], grid)                                  # always (mean, sd) over the ensemble
     assert mu.shape == sd.shape == (5,) and (sd >= 0).all()
+    hist = [Observation(c, s) for c, s in zip(SEED_SPACE.sample(4, seed=2), [0.2, 0.6, 0.4, 0.9])]
+    unadapted = copy.copy(tuner).set_params(inner_steps=0)
+    assert tuner.inner_steps == 5                                     # the copy's setting is its own
+    for a, b in zip(unadapted.predict(hist, grid), unadapted.predict([], grid)):
+        np.testing.assert_array_equal(a, b)                           # no inner loop: the trials change nothing
+    assert not np.array_equal(tuner.predict(hist, grid)[0], mu)       # adapted: they do
     space = SearchSpace((Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.1)))
     rows = [{"task": f"t{t}", **c, "score": -abs(np.log10(c["lr"]) + 3 - t)} for t in range(3)
             for c in space.sample(20, seed=t)]
-    cont = MAMLTuner(space, n_steps=2, random_state=0).fit(MetaDataset.from_frame(pd.DataFrame(rows), space=space))
-    with pytest.raises(ValueError, match="has no prior: it is built on grid spaces"):
-        cont.prior_of()
-    assert cont.next_source([]) == "network"                          # no prior: the network from the first pick
+    with pytest.warns(UserWarning, match="no two training tasks share a config"):
+        cont = MAMLTuner(space, n_steps=2, random_state=0).fit(MetaDataset.from_frame(pd.DataFrame(rows), space=space))
+    assert not cont.prior_usable_ and cont.prior_Y_.shape == (3, 60)  # each config recorded by one task only
+    weights, prior = cont.prior_of()
+    assert len(weights) == 3 and len(prior) == 60 and weights.sum() == pytest.approx(1.0)
+    assert cont.next_source([]) == "surrogate"                        # no usable prior: the network from the first pick
 
 
 def test_from_frame_continuous_space_without_meta_features():
@@ -371,16 +428,21 @@ def test_from_frame_continuous_space_without_meta_features():
         for c in space.sample(40, seed=t):
             rows.append({"task": f"t{t}", **c, "score": -abs(np.log10(c["lr"]) - best)})
     md = MetaDataset.from_frame(pd.DataFrame(rows), space=space)
-    tuner = MAMLTuner(space, n_steps=30, n_candidates=300, random_state=0).fit(md)
+    with pytest.warns(UserWarning, match="no two training tasks share a config"):
+        tuner = MAMLTuner(space, n_steps=30, n_candidates=300, random_state=0).fit(md)
     assert tuner.mf_names_ == []
-    assert tuner.prior_Y_ is None                                # no grid: the first pick is the network's
+    assert not tuner.prior_usable_ and tuner.next_source([]) == "surrogate"   # no shared config: the network's pick
     hist = []
     for _ in range(3):
         c = tuner.ask(hist)
         space.validate(c)
         hist.append(Observation(c, -abs(np.log10(c["lr"]) + 2)))
     table = {config_key(c) for c in md.configs()}
-    assert all(config_key(o.config) not in table for o in hist)
+    # the pool: every training config, with n_candidates random points (and 100 local moves around each of the best
+    # three trials once there are some); before the shared base it held the random points only
+    assert len(table) == 160 and len(tuner.predict()[0]) == 300 + 160
+    assert len(tuner.predict(hist)[0]) == 300 + 3 * 100 + 160
+    assert len({config_key(o.config) for o in hist}) == 3
     assert tuner.ask(hist) == tuner.ask(hist)                    # reproducible from history + random_state
 
 
@@ -398,13 +460,13 @@ def test_update_keeps_learning(syn):
 class TestMAMLSamplerContract(BasicSamplerTestCase, RelativeSamplerTestCase):
     @pytest.fixture
     def sampler(self):
-        return lambda: MAMLSampler(fitted(), seed=0)
+        return lambda: MetaSampler(fitted(), seed=0)
 
 
 def test_sampler_uses_the_tuner_on_its_space(syn):
     tuner = fitted(syn)
     mf = syn.meta_features("synth0")
-    study = optuna.create_study(direction="maximize", sampler=MAMLSampler(tuner, seed=0, task=mf))
+    study = optuna.create_study(direction="maximize", sampler=MetaSampler(tuner, seed=0, task=mf))
     table = TabularObjective(syn, "synth0")
     study.optimize(lambda t: table(suggest_config(t, SEED_SPACE)).val_accuracy, n_trials=4)
     hist = []
@@ -419,7 +481,7 @@ def _worker(path, log, n):
     from optuna.storages.journal import JournalFileBackend
     tuner = MAMLTuner.load(path)
     storage = JournalStorage(JournalFileBackend(log))
-    study = optuna.load_study(study_name="maml", storage=storage, sampler=MAMLSampler(tuner, seed=0, task="synth3"))
+    study = optuna.load_study(study_name="maml", storage=storage, sampler=MetaSampler(tuner, seed=0, task="synth3"))
     obj = TabularObjective(synthetic_metadataset(8, seed=0), "synth3")
     study.optimize(lambda t: obj(suggest_config(t, SEED_SPACE)).val_accuracy, n_trials=n)
 
@@ -445,7 +507,7 @@ def test_sampler_with_journal_storage_and_two_workers(syn, tmp_path):
 
 
 def test_a_misspelt_argument_raises_naming_the_allowed_values(syn):
-    with pytest.raises(ValueError, match=r"outer_loss='pairwse' is not one of \['pairwise', 'top', 'listwise', 'both'\]"):
+    with pytest.raises(ValueError, match=r"outer_loss='pairwse': must be one of \['pairwise', 'top', 'listwise', 'both'\]"):
         MAMLTuner(outer_loss="pairwse", n_steps=1).fit(syn)
 
 
@@ -473,7 +535,7 @@ ARGUMENTS = ["space", "epochs", "hidden", "inner_steps", "inner_lr", "n_ensemble
 BAD = {"space": [{"lr": 0.1}], "epochs": [0, 2.0, "2"], "hidden": [(), (64, 0), 64, (64.5,)],
        "inner_steps": [-1, 2.5, True], "inner_lr": [0.0, -0.1, math.inf, math.nan, "0.1"], "n_ensemble": [0, 1.5],
        "n_steps": [-1, 10.0], "outer_loss": ["pairwse", None], "zero_shot": ["table"], "use_meta_features": [1, "yes"],
-       "n_cover": [-1, 1.5], "n_candidates": [0, 100.0], "acquisition": ["ei"], "kappa": [math.nan, math.inf, "1"],
+       "n_cover": [-1, 1.5], "n_candidates": [-1, 100.0], "acquisition": ["ei"], "kappa": [math.nan, math.inf, "1"],
        "random_state": [-1, 1.5, "0"],
        "first_order": [0, "no"], "learn_inner_lr": [None], "p_zero": [-0.1, 1.5, math.nan], "outer_lr": [0.0, math.inf],
        "tasks_per_step": [0, 8.0], "support": [(0, 5), (5, 2), (2,), 5], "query": [0, 64.5],
@@ -497,16 +559,22 @@ def test_the_constructor_is_the_space_then_keyword_only_arguments():
 def test_every_argument_and_switch_is_checked_naming_it_its_value_and_what_is_allowed(syn):
     assert sorted(BAD) == sorted(ARGUMENTS + list(MAMLTuner.switches))   # a new argument needs its bad values here
     MAMLTuner().check_args()                                             # the defaults pass
+    ints = dict(epochs=np.int64(2), hidden=(np.int64(8),), inner_steps=np.int64(1), n_ensemble=np.int64(2),
+                n_steps=np.int64(1), n_cover=np.int64(1), n_candidates=np.int64(0), random_state=np.int64(0))
+    MAMLTuner(**ints).check_args()                                       # NumPy integers are integers
+    variant(MAMLTuner, tasks_per_step=np.int64(4), support=(np.int64(2), np.int64(5)), query=np.int64(8))().check_args()
     for name, values in BAD.items():
+        allowed = (f"one of {list(MAMLTuner.acquisitions)}" if name == "acquisition" else MAMLTuner.rules[name][1])
         for v in values:
             if name in MAMLTuner.switches:
-                tuner = ablations.variant(**{name: v})()
+                tuner = variant(MAMLTuner, **{name: v})()
+                where = f" (a switch of {type(tuner).__name__}: a class attribute)"
             else:
                 tuner = MAMLTuner(**{name: v})
+                where = ""
             with pytest.raises(ValueError) as e:
                 tuner.check_args()
-            msg = str(e.value)
-            assert msg.startswith(f"{name}={v!r}") and ("must be" in msg or "is not one of" in msg), msg
+            assert str(e.value) == f"{name}={v!r}{where}: must be {allowed}"      # the one format of every rule
     with pytest.raises(ValueError, match="inner_steps=-1: must be an integer >= 0"):   # fit checks first
         MAMLTuner(inner_steps=-1).fit(syn)
     tuner = fitted(syn)
@@ -535,9 +603,9 @@ def test_get_params_round_trips_and_set_params_refuses_unknown_names():
 
 def test_a_clone_or_a_reseeded_clone_shares_nothing_and_keeps_the_class(syn):
     hidden = [16, 16]
-    tuner = ablations.SecondOrder(hidden=hidden, n_steps=3, random_state=0).fit(syn, exclude_tasks=["synth0"])
+    tuner = SecondOrder(hidden=hidden, n_steps=3, random_state=0).fit(syn, exclude_tasks=["synth0"])
     twin = clone(tuner).set_params(random_state=1)
-    assert type(twin) is ablations.SecondOrder and twin.first_order is False
+    assert type(twin) is SecondOrder and twin.first_order is False
     assert twin.hidden == hidden and twin.hidden is not tuner.hidden and twin.space is not tuner.space
     assert not hasattr(twin, "params_") and tuner.random_state == 0
     twin.hidden.append(8)
@@ -566,15 +634,17 @@ def test_the_original_is_unchanged_after_its_reseeded_clone_fits_asks_and_update
 
 def test_the_ablations_are_subclasses_that_change_only_their_switches(syn):
     shipped = {k: getattr(MAMLTuner, k) for k in MAMLTuner.switches}
-    for cls in (ablations.ZeroShotOnly, ablations.FixedInnerLR, ablations.MultiTaskFinetune, ablations.SecondOrder,
-                ablations.EqualWeightsPrior, ablations.KernelOnlyPrior):
+    for cls in (ZeroShotOnly, FixedInnerLR, MultiTaskFinetune, SecondOrder, EqualWeightsPrior, KernelOnlyPrior):
         changed = {k for k in MAMLTuner.switches if getattr(cls, k) != shipped[k]}
         assert changed and changed == {k for k in vars(cls) if k in shipped}, cls
         cls().check_args()
-    same = ablations.variant(**shipped)               # the shipped values set again: the same proposals
+        assert cls.__bases__ == (MAMLTuner,) and cls.__name__.startswith("MAMLTuner_")
+    same = variant(MAMLTuner, **shipped)              # the shipped values set again: the same proposals
     a = MAMLTuner(n_steps=3, random_state=0).fit(syn, exclude_tasks=["synth0"])
     b = same(n_steps=3, random_state=0).fit(syn, exclude_tasks=["synth0"])
     hist = [Observation(c, s) for c, s in zip(SEED_SPACE.sample(4, seed=2), [0.2, 0.6, 0.4, 0.9])]
     assert a.top_untried(hist, task="synth0", n=5) == b.top_untried(hist, task="synth0", n=5)
     with pytest.raises(ValueError, match=r"\['n_steps'\] are not switches of MAMLTuner"):
-        ablations.variant(n_steps=3)
+        variant(MAMLTuner, n_steps=3)
+    with pytest.raises(TypeError):                    # the base class is required
+        variant(first_order=False)

@@ -12,14 +12,16 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sklearn.base
 
+from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.space import SEED_SPACE, Categorical, Float, Int, SearchSpace, config_key
 from metahpo_kit.transfer import PortfolioTuner, SimilarityTuner, synthetic_metadataset
 from metahpo_kit import study as study_module
 from metahpo_kit.study import make_storage, tune
-from metahpo_kit.tuners import (GPTuner, GridTuner, HyperbandTuner, ManualTuner, Observation, RandomTuner,
-                                TPETuner, clone)
+from metahpo_kit.tuners import (TUNERS, GPTuner, GridTuner, HyperbandTuner, ManualTuner, Observation, RandomTuner,
+                                TPETuner, clone, make_tuner, tuner_class)
 
 _META = {}
 
@@ -43,8 +45,9 @@ TUNER_FACTORIES = {
     "PortfolioTuner": lambda space, seed: PortfolioTuner(space, size=5, random_state=seed).fit(meta(space)),
     "SimilarityTuner": lambda space, seed: SimilarityTuner(space, random_state=seed).fit(meta(space)),
     "MAMLTuner": lambda space, seed: MAMLTuner(space, n_steps=10, n_candidates=200, random_state=seed).fit(meta(space)),
+    "DeepKernelTuner": lambda space, seed: DeepKernelTuner(space, n_steps=10, random_state=seed).fit(meta(space)),
 }
-LEARNED = ("PortfolioTuner", "SimilarityTuner", "MAMLTuner")
+LEARNED = ("PortfolioTuner", "SimilarityTuner", "MAMLTuner", "DeepKernelTuner")
 SEED_FREE = ("GridTuner", "ManualTuner", "SimilarityTuner")   # the first 8 configs do not depend on random_state
 CONTINUOUS = SearchSpace((Float("lr", 1e-4, 1e-1, log=True), Float("momentum", 0.1, 0.99),
                           Int("layers", 1, 4), Categorical("optimizer", ("sgd", "adam"))))
@@ -122,6 +125,48 @@ def test_clone_is_unfitted_and_shares_no_mutable_state(name):
         clone(tuner, no_such_argument=1)
 
 
+# a valid value other than the class's of a switch, for the tuners that have switches: set on an instance, it must
+# survive a clone
+SWITCH_VALUES = {"bandwidth": 1.0, "prior_mix": 0.5, "adapt_in_suggest": False, "pooled": True}
+
+
+def test_every_registered_tuner_is_in_the_factory_table_and_keyword_only():
+    "The contract tests cover every tuner of the registry (`TUNERS`), and each takes only the space by position."
+    classes = {name: tuner_class(name) for name in TUNERS}
+    factory_classes = {type(f(SEED_SPACE, 0)) for f in TUNER_FACTORIES.values()}
+    missing = [name for name, cls in classes.items() if cls not in factory_classes]
+    assert not missing, f"TUNERS entries without a TUNER_FACTORIES row: {missing}"
+    assert {cls.__name__ for cls in classes.values()} == set(TUNER_FACTORIES)
+    for name, cls in classes.items():
+        with pytest.raises(TypeError, match="positional argument"):
+            cls(SEED_SPACE, 0)
+        made = make_tuner(name, SEED_SPACE, random_state=7)
+        assert type(made) is cls and made.random_state == 7 and made.space == SEED_SPACE
+
+
+@pytest.mark.parametrize("name", TUNER_FACTORIES)
+def test_sklearn_clone_gives_an_unfitted_copy_of_the_same_class_and_switches(name):
+    tuner = TUNER_FACTORIES[name](SEED_SPACE, 1)
+    own = {k: SWITCH_VALUES[k] for k in type(tuner).switches if k in SWITCH_VALUES}
+    assert bool(own) == bool(type(tuner).switches), f"SWITCH_VALUES needs a value of a switch of {name}"
+    for k, v in own.items():
+        assert getattr(type(tuner), k) != v
+        setattr(tuner, k, v)                                         # a switch the instance set for itself
+    assert tuner.get_params(deep=True) == tuner.get_params(deep=False) == tuner.get_params()
+    twin = sklearn.base.clone(tuner)
+    assert type(twin) is type(tuner) and twin is not tuner
+    assert twin.get_params() == tuner.get_params()
+    assert not [k for k in vars(twin) if k.endswith("_") and not k.startswith("_")]   # nothing learned
+    for k, v in own.items():
+        assert getattr(twin, k) == v and k in vars(twin), k           # carried over, as the instance's own
+    for k, v in tuner.get_params().items():
+        if isinstance(v, (list, dict)):
+            assert twin.get_params()[k] is not v, k
+    if name in LEARNED:
+        with pytest.raises(ValueError, match="not fitted"):
+            twin.ask([])
+
+
 @pytest.mark.parametrize("name", TUNER_FACTORIES)
 def test_configs_are_always_valid_and_never_repeated(name):
     res = tune(score, TUNER_FACTORIES[name](SEED_SPACE, 0), n_trials=15)
@@ -149,6 +194,12 @@ class TrialClock:
 
     def monotonic(self) -> float:
         return self.t
+
+    def perf_counter(self) -> float:       # a trial's wall seconds (the loop's record) on the same clock
+        return self.t
+
+    def __getattr__(self, name):           # anything else the loop reads of the time module: the real one
+        return getattr(time, name)
 
 
 @pytest.mark.parametrize("name", TUNER_FACTORIES)
@@ -356,8 +407,9 @@ def test_tune_says_when_tpe_never_models():
     lambda: GPTuner(SEED_SPACE, random_state=0, n_startup_trials=2), lambda: HyperbandTuner(SEED_SPACE, random_state=0),
     lambda: PortfolioTuner(random_state=0).fit(synthetic_metadataset(n_tasks=4)),
     lambda: SimilarityTuner().fit(synthetic_metadataset(n_tasks=4)),
-    lambda: MAMLTuner(n_steps=2, random_state=0).fit(synthetic_metadataset(n_tasks=4))],
-    ids=["manual", "random", "grid", "tpe", "gp", "hyperband", "portfolio", "similarity", "maml"])
+    lambda: MAMLTuner(n_steps=2, random_state=0).fit(synthetic_metadataset(n_tasks=4)),
+    lambda: DeepKernelTuner(n_steps=2, random_state=0).fit(synthetic_metadataset(n_tasks=4))],
+    ids=["manual", "random", "grid", "tpe", "gp", "hyperband", "portfolio", "similarity", "maml", "dkgp"])
 def test_every_history_form_gives_the_same_proposal(make):
     import pandas as pd
     tuner = make()
