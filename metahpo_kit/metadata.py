@@ -494,7 +494,7 @@ def disjoint_configs(md: MetaDataset,        # a meta-dataset whose tasks share 
     return MetaDataset(md.space, md.frame[keep].reset_index(drop=True))
 
 # %% ../nbs/06_metadata.ipynb #5c84cfd0
-_MOVED = {"TabularObjective": "lookup", "distinct_sample": "build", "task_report": "report"}   # still imported from here
+_MOVED = {"TabularObjective": "lookup", "task_report": "report"}   # still imported from here by two bench scripts
 
 
 def __getattr__(name):
