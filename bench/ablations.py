@@ -4,8 +4,8 @@ The switches (`MAMLTuner.switches`: first or second order, learned inner rates, 
 adaptation, episode sizes, the outer optimiser's rate, the prior's bandwidth and mixture, adaptation in `ask`) are
 class attributes holding the shipped values, not constructor arguments: the constructor keeps what a user tunes. A
 study of one switch subclasses the tuner here, and `clone` (which keeps the class) lets the benchmark refit it per
-held-out task and seed as it does the shipped tuner. `variant(**switches)` builds one on the fly (for
-`bench/maml_bench.py --maml first_order=False`; `variant(DeepKernelTuner, pooled=True)` for the deep-kernel GP).
+held-out task and seed as it does the shipped tuner. `metahpo_kit.tuners.variant(MAMLTuner, **switches)` builds one on the fly
+(`variant(DeepKernelTuner, pooled=True)` for the deep-kernel GP).
 `PooledKernel` is the deep-kernel GP's multi-task ablation (`bench/surrogate_bench.py` runs it as `pooled_alone`),
 `ConditionedMean` its prior mean conditioned on meta-features (`dkgp_mf`, `dkgp_mf_alone` there), `AdaptedKernel` its
 lengthscale and noise re-chosen on the task's trials (`dkgp_adapt*`), `CurveKernel` it meta-trained on the training

@@ -25,7 +25,8 @@ from live_tables import main as live_tables   # bench/live_tables.py, beside thi
 from metahpo_kit.benchmark import (add_regret, markdown_table, paired, plot_regret,
                                    resources, run_benchmark, summarize, time_to_within)
 from metahpo_kit.cli import benchmark_methods
-from metahpo_kit.metadata import load_shipped, task_report
+from metahpo_kit.metadata import load_shipped
+from metahpo_kit.report import task_report
 from metahpo_kit.tasks import TASKS as CATALOGUE
 
 TASKS = ["titanic", "adult@max_train=3000", "mnist@max_train=1000,max_test=2000",

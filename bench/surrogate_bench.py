@@ -66,6 +66,11 @@ _FITS = {}
 FIT_CACHE = None   # a folder (`run --fit-cache`): fits kept on disk, so a later run of an ask-only variant reuses them
 
 
+def _tasks_file(results: Path) -> Path:
+    "The held-out and training tasks pinned beside a results file (`x.csv` or `x.csv.gz`: `x.tasks.json`)."
+    return results.with_name(results.name.removesuffix(".gz").removesuffix(".csv") + ".tasks.json")
+
+
 class SharedFit:
     """A mixin: tuners whose fit arguments, data and seed are equal share one fit (a deterministic fit gives the same),
     in this process and, with `FIT_CACHE`, across runs. The key names the class (its switches), the fit arguments,
@@ -181,7 +186,7 @@ def run(a):
     torch.set_num_threads(1)
     md = load(a.benchmark)
     out = Path(a.out)
-    pinned = out.with_suffix(".tasks.json")
+    pinned = _tasks_file(out)
     if pinned.exists():
         fixed = json.loads(pinned.read_text())
         md = md.filter(tasks=fixed["train"], status=None)   # every row, failed evaluations included
@@ -216,7 +221,7 @@ def run(a):
 
 def report(a):
     df = pd.read_csv(a.csv)
-    fixed = json.loads(Path(a.csv).with_suffix(".tasks.json").read_text())
+    fixed = json.loads(_tasks_file(Path(a.csv)).read_text())
     ks = (1, 3, 5, 10, 20)
     order = [m for m in methods(None, 1) if m in set(df["method"])]
     n_tasks = df["task"].nunique()
@@ -262,7 +267,7 @@ def report(a):
 def summary(a):
     "The README's tables: every benchmark's mean regret, and the default tuner paired with each baseline."
     ks = (1, 3, 5, 10, 20)
-    runs = {name: pd.read_csv(Path(a.results) / f"surrogate_{name}.csv") for name in a.runs}
+    runs = {name: pd.read_csv(Path(a.results) / f"surrogate_{name}.csv.gz") for name in a.runs}
     print("| benchmark | method | " + " | ".join(f"k={k}" for k in ks) + " | seed spread k=3 / 5 |")
     print("|---|---|" + "---:|" * (len(ks) + 1))
     for name, df in runs.items():
@@ -307,7 +312,7 @@ def timing(a):
     """Fit seconds per held-out task, and `ask`'s median milliseconds with 50 observations on the grid and over 2,000
     random candidates (plus the training configs) on the mixed space; the machine's load is printed beside them."""
     import os
-    from metahpo_kit.metadata import TabularObjective
+    from metahpo_kit.lookup import TabularObjective
     from metahpo_kit.tuners import Observation
     torch.set_num_threads(1)
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")

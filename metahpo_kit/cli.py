@@ -22,7 +22,7 @@ from .space import MIXED_SPACE
 from .tasks import EMBEDDED_TASKS, base_dataset, load_task, summarize_tasks, task_table
 from .train import Budget
 from .study import tune
-from .tuners import TUNERS, ManualTuner, make_tuner
+from .tuners import TUNERS, ManualTuner, Tuner, make_tuner, tuner_class
 from .build import build_metadataset
 from .metadata import MetaDataset, disjoint_configs, load_mixed, load_shipped
 from .profiler import cpu_threads, torch_threads
@@ -48,6 +48,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     task = load_task(args.task, data_dir=args.data_dir, max_train=args.max_train)
     kw = {"max_epochs": args.epochs} if args.tuner == "hyperband" and args.epochs else {}
     tuner = make_tuner(args.tuner, random_state=args.seed, **kw)
+    if type(tuner).fit is not Tuner.fit:   # a tuner that learns from other tasks: the shipped meta-dataset
+        tuner.fit(load_shipped())
     budget = Budget(epochs=args.epochs) if args.epochs else None
     name = args.study_name or f"{task.name}-{args.tuner}-seed{args.seed}"
     try:
@@ -105,11 +107,9 @@ def benchmark_methods(md: MetaDataset,         # the meta-dataset of the benchma
                       maml_steps: int = 300,   # MAML's outer steps
                       dkgp_steps: int = 300,   # the deep-kernel GP's steps of meta-training
                      ) -> dict:
-    "name -> unfitted tuner: `default_methods`, MAML and the deep-kernel GP, on the meta-dataset's space."
-    from metahpo_kit.dkgp import DeepKernelTuner
-    from metahpo_kit.maml import MAMLTuner
-    methods = {**default_methods(md.space), "maml": MAMLTuner(md.space, n_steps=maml_steps),
-               "dkgp": DeepKernelTuner(md.space, n_steps=dkgp_steps)}
+    "name -> unfitted tuner of the registry: `default_methods`, MAML and the deep-kernel GP, on the meta-dataset's space."
+    methods = {**default_methods(md.space), "maml": tuner_class("maml")(md.space, n_steps=maml_steps),
+               "dkgp": tuner_class("dkgp")(md.space, n_steps=dkgp_steps)}
     if md.space == MIXED_SPACE:
         methods["manual"] = ManualTuner(md.space, configs=MIXED_MANUAL)
     return methods

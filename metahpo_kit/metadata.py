@@ -492,14 +492,3 @@ def disjoint_configs(md: MetaDataset,        # a meta-dataset whose tasks share 
         kept = {distinct[j] for j in rng.choice(len(distinct), size=n, replace=False)}
         keep[[i for i in rows if keys[i] in kept]] = True
     return MetaDataset(md.space, md.frame[keep].reset_index(drop=True))
-
-# %% ../nbs/06_metadata.ipynb #5c84cfd0
-_MOVED = {"TabularObjective": "lookup", "task_report": "report"}   # still imported from here by two bench scripts
-
-
-def __getattr__(name):
-    "Names that moved to `lookup`, `build` and `report`, still importable from here by code not yet updated."
-    if name in _MOVED:
-        import importlib
-        return getattr(importlib.import_module(f"metahpo_kit.{_MOVED[name]}"), name)
-    raise AttributeError(f"module 'metahpo_kit.metadata' has no attribute {name!r}")

@@ -142,10 +142,8 @@ class _Numeric(Param):
             raise ValueError(f"{self.kind} {self.name!r}: low and high must be numbers, got low={low!r}, high={high!r}")
         if not (math.isfinite(low) and math.isfinite(high)):
             raise ValueError(f"{self.kind} {self.name!r}: low and high must be finite, got low={low}, high={high}")
-        if self.values is None and low >= high:
-            raise ValueError(f"{self.kind} {self.name!r}: low must be < high, got low={low}, high={high}")
-        if self.values is not None and low > high:
-            raise ValueError(f"{self.kind} {self.name!r}: low must be <= high, got low={low}, high={high}")
+        if low > high or (self.values is None and low == high):
+            raise ValueError(f"{self.kind} {self.name!r}: low must be {'<' if self.values is None else '<='} high, got low={low}, high={high}")
         if self.log and low <= 0:
             raise ValueError(f"{self.kind} {self.name!r}: a log range needs low > 0, got low={low} (the range includes 0)")
         object.__setattr__(self, "low", cast(low))
@@ -197,9 +195,7 @@ class _Numeric(Param):
 # %% ../nbs/00_space.ipynb #e2f8ee55
 @patch
 def _repr_args(self: _Numeric):
-    args = [repr(self.low), repr(self.high)]
-    if self.log:
-        args.append("log=True")
+    args = [repr(self.low), repr(self.high)] + (["log=True"] if self.log else [])
     if getattr(self, "step", None) not in (None, 1):
         args.append(f"step={self.step}")
     if self.values is not None:
@@ -224,9 +220,7 @@ def to_dict(self: _Numeric):
 
 @patch
 def to_optuna(self: _Numeric):
-    if self.values is not None:
-        return optuna.distributions.CategoricalDistribution(self.values)
-    return self._optuna_range()
+    return optuna.distributions.CategoricalDistribution(self.values) if self.values is not None else self._optuna_range()
 
 # %% ../nbs/00_space.ipynb #721d3f73
 @dataclass(frozen=True, repr=False)

@@ -206,7 +206,7 @@ def test_exact_random_search_matches_simulation_on_a_shipped_task():
 
 
 def test_the_shipped_folder_stays_within_50_mb():
-    "#15: the shipped meta-dataset (every part of its folder) is at most 50 MB (its load time: bench/load_time.py)."
+    "#15: the shipped meta-dataset (every part of its folder) is at most 50 MB."
     from metahpo_kit.metadata import SHIPPED
     size = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file())
     assert 0 < size <= 50e6, f"the shipped meta-dataset is {size / 1e6:.1f} MB"
