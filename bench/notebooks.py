@@ -103,8 +103,9 @@ def _scrub(obj, paths: dict, pattern):
 
 def scrub_notebook(path: Path, paths: dict | None = None) -> list:
     """Replace machine paths in `path`'s outputs and metadata (not its sources: those are written by hand) with
-    placeholders, drop per-run cell timings, write it back if that changed it, and return the machine paths that
-    remain anywhere in the file (empty: clean)."""
+    placeholders, drop per-run cell timings and empty execution counts (as `nbdev-clean` does, so that it finds
+    nothing to change), write it back if that changed it, and return the machine paths that remain anywhere in the
+    file (empty: clean)."""
     paths = paths or machine_paths()
     pattern = _pattern(paths)
     text = path.read_text()
@@ -113,8 +114,13 @@ def scrub_notebook(path: Path, paths: dict | None = None) -> list:
     for cell in nb["cells"]:
         cell.setdefault("metadata", {}).pop("execution", None)    # nbdev-test's per-run timings: churn, and not
         cell["metadata"] = _scrub(cell["metadata"], paths, pattern)  # valid nbformat (a number where it wants text)
+        if "execution_count" in cell:
+            cell["execution_count"] = None
         if "outputs" in cell:
             cell["outputs"] = _scrub(cell["outputs"], paths, pattern)
+            for out in cell["outputs"]:
+                if "execution_count" in out:
+                    out["execution_count"] = None
     new = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     if json.loads(new) != json.loads(text):
         path.write_text(new)
