@@ -16,22 +16,13 @@ the similarity rule, MAML, random search; `dkgp_mf` and `dkgp_mf_alone`: the sam
 reads the task's meta-features (`ablations.ConditionedMean`). Suffixes: `_ucb`, UCB (beta 0.5) instead of expected
 improvement (the default); `_random` (spaces that are not a grid), 2,000 random candidates with local moves and the
 training configs (`n_candidates=2000`) instead of the default's pool of the training configs when the tasks share
-them. `dkgp_tm` (removed after commit 1a74a2c): the meta-feature prior's weighted scores as the GP's prior mean.
-`dkgp_mix075`: the default until commit 96bfe48, whose prior used `prior_mix=0.75` with the bandwidth chosen for mix 1
-(the default now chooses both together); the `_ucb` and `_random` variants of `dkgp` ran with that prior too.
-The default's first three picks are the meta-feature prior's and two of its portfolio's (`n_cover=2`, as MAMLTuner's)
-since commit a7c4959; before, the GP chose from the second pick (`n_cover=0`), and every `dkgp` row
-of the results files made before it (the runs on the 41-task meta-dataset) is that tuner. `dkgp_cover0` (the rows
-labelled `dkgp` until then) and `dkgp_cover1` are those covers; `dkgp_mf`, `dkgp_mix`, `dkgp_mix_ev`, `dkgp_ucb` and
-`dkgp_random` keep `n_cover=0`. `dkgp_mix` (removed after commit 55353f4, with no cover): the GP's prior mean at a
-training config two or more training tasks recorded is their mean score there, weighted by the meta-features and then
-by how each task orders the trials (as the similarity rule weighs tasks); `dkgp_mix_ev` (the same commit): that mean or
-the learned one, whichever gives the trials the higher marginal likelihood. The GP phase's attempts (with the default's
-cover): `dkgp_acq_ucb`, `dkgp_acq_mean`, UCB or the posterior mean as the acquisition; `dkgp_adapt`, `dkgp_adapt_ucb`,
-`dkgp_adapt_mean` (and `_random`, with no cover), the GP's lengthscale and noise re-chosen on the task's trials
-(`ablations.AdaptedKernel`); `dkgp_curves`, `dkgp_curves_alone`, the default and the path alone meta-trained on the
-training tasks' learning curves (`ablations.CurveKernel`, fits of their own). The mixed file's `dkgp_random` and
-`dkgp_ucb_random` rows were rerun on the current prior with them (their first rows had the `dkgp_mix075` prior).
+them. The results files also hold rows of variants no longer in `methods()` (their descriptions are on the
+results page): `dkgp_tm`, `dkgp_mix075`, `dkgp_mix`, `dkgp_mix_ev`. The default's first three picks are the
+meta-feature prior's and two of its portfolio's (`n_cover=2`); `dkgp_cover0` and `dkgp_cover1` are the shorter
+covers, and `dkgp_mf`, `dkgp_ucb` and `dkgp_random` keep `n_cover=0`. `dkgp_acq_ucb`, `dkgp_acq_mean`: UCB or the
+posterior mean as the acquisition; `dkgp_adapt*`, the GP's lengthscale and noise re-chosen on the task's trials
+(`ablations.AdaptedKernel`); `dkgp_curves*`, meta-trained on the training tasks' learning curves
+(`ablations.CurveKernel`).
 Variants that differ only in `ask` share one meta-training per (task, seed) here (a cache in this script, which gives
 the same parameters a second fit would; `run --fit-cache DIR` keeps it on disk across runs, so an ask-only variant
 costs only its asks: its rows then record a fit time of 0, and `report` gives each family the time measured where the
@@ -120,23 +111,14 @@ class SharedCurves(SharedFit, CurveKernel):
     pass
 
 
-def _removed(name: str, commit: str):
-    "A factory for an attempt whose code was removed (its rows stay in the results): running it says where it is."
-    def make():
-        raise SystemExit(f"{name} was tried and removed; check out commit {commit} to run it again")
-    return make
-
-
 def methods(space, epochs: int) -> dict:
     "name -> a factory of the unfitted tuner."
-    old = dict(n_cover=0)   # the default until commit a7c4959: variants whose rows ran with it keep it
+    old = dict(n_cover=0)   # variants measured with no cover keep it
     return {
         "dkgp": lambda: SharedDKGP(space, epochs=epochs),
         "dkgp_cover0": lambda: SharedDKGP(space, epochs=epochs, **old),
         "dkgp_cover1": lambda: SharedDKGP(space, epochs=epochs, n_cover=1),
         "dkgp_ucb": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb", **old),
-        "dkgp_tm": _removed("dkgp_tm", "1a74a2c"),   # the prior's weighted scores as the GP's mean: did not help
-        "dkgp_mix075": _removed("dkgp_mix075", "96bfe48"),   # the default before: prior_mix 0.75, bandwidth for mix 1
         "dkgp_random": lambda: SharedDKGP(space, epochs=epochs, n_candidates=2000, **old),
         "dkgp_ucb_random": lambda: SharedDKGP(space, epochs=epochs, acquisition="ucb", n_candidates=2000, **old),
         "dkgp_alone": lambda: SharedDKGP(space, epochs=epochs, zero_shot="surrogate"),
@@ -158,8 +140,6 @@ def methods(space, epochs: int) -> dict:
         "dkgp_mf": lambda: SharedConditioned(space, epochs=epochs, **old),
         "dkgp_mf_alone": lambda: SharedConditioned(space, epochs=epochs, zero_shot="surrogate"),
         # the training tasks' scores, weighted by meta-features and trials, as the GP's mean (or where trials favour it)
-        "dkgp_mix": _removed("dkgp_mix", "55353f4"),
-        "dkgp_mix_ev": _removed("dkgp_mix_ev", "55353f4"),
         "pooled_alone": lambda: SharedPooled(space, epochs=epochs, zero_shot="surrogate"),
         "pooled_alone_ucb": lambda: SharedPooled(space, epochs=epochs, zero_shot="surrogate", acquisition="ucb"),
         "pooled_alone_random": lambda: SharedPooled(space, epochs=epochs, zero_shot="surrogate", n_candidates=2000),
@@ -223,7 +203,8 @@ def report(a):
     df = pd.read_csv(a.csv)
     fixed = json.loads(_tasks_file(Path(a.csv)).read_text())
     ks = (1, 3, 5, 10, 20)
-    order = [m for m in methods(None, 1) if m in set(df["method"])]
+    known = list(methods(None, 1))
+    order = [m for m in known if m in set(df["method"])] + sorted(set(df["method"]) - set(known))
     n_tasks = df["task"].nunique()
     print(f"# Deep-kernel GP vs transfer baselines: {fixed['benchmark']} benchmark, {fixed['epochs']}-epoch budget\n")
     print(f"Command: `METAHPO_THREADS=1 OMP_NUM_THREADS=1 python bench/surrogate_bench.py run --benchmark "
