@@ -106,11 +106,8 @@ def test_seeded_runs_are_equal_across_processes():
         assert there[name] == _configs(tune(score, f(SEED_SPACE, 3), n_trials=6)), name
 
 
-@pytest.mark.parametrize("name", TUNER_FACTORIES)
-def test_clone_is_unfitted_and_shares_no_mutable_state(name):
-    tuner = TUNER_FACTORIES[name](SEED_SPACE, 1)
-    twin = clone(tuner)
-    assert type(twin) is type(tuner) and twin.get_params().keys() == tuner.get_params().keys()
+def _assert_unfitted_copy(name, tuner, twin):
+    "`twin` learned nothing, shares no mutable argument with `tuner`, and a learned one refuses to ask."
     assert not [k for k in vars(twin) if k.endswith("_") and not k.startswith("_")]   # nothing learned
     for k, v in tuner.get_params().items():
         if isinstance(v, (list, dict)):
@@ -118,6 +115,14 @@ def test_clone_is_unfitted_and_shares_no_mutable_state(name):
     if name in LEARNED:
         with pytest.raises(ValueError, match="not fitted"):
             twin.ask([])
+
+
+@pytest.mark.parametrize("name", TUNER_FACTORIES)
+def test_clone_is_unfitted_and_shares_no_mutable_state(name):
+    tuner = TUNER_FACTORIES[name](SEED_SPACE, 1)
+    twin = clone(tuner)
+    assert type(twin) is type(tuner) and twin.get_params().keys() == tuner.get_params().keys()
+    _assert_unfitted_copy(name, tuner, twin)
     hist = [Observation(c, score(c)) for c in SEED_SPACE.sample(3, seed=7)]
     assert twin.fit(meta(SEED_SPACE)).ask(hist) == tuner.ask(hist)    # fitted again, it answers the same
     assert clone(tuner, random_state=2).random_state == 2 and tuner.random_state == 1
@@ -156,15 +161,9 @@ def test_sklearn_clone_gives_an_unfitted_copy_of_the_same_class_and_switches(nam
     twin = sklearn.base.clone(tuner)
     assert type(twin) is type(tuner) and twin is not tuner
     assert twin.get_params() == tuner.get_params()
-    assert not [k for k in vars(twin) if k.endswith("_") and not k.startswith("_")]   # nothing learned
     for k, v in own.items():
         assert getattr(twin, k) == v and k in vars(twin), k           # carried over, as the instance's own
-    for k, v in tuner.get_params().items():
-        if isinstance(v, (list, dict)):
-            assert twin.get_params()[k] is not v, k
-    if name in LEARNED:
-        with pytest.raises(ValueError, match="not fitted"):
-            twin.ask([])
+    _assert_unfitted_copy(name, tuner, twin)
 
 
 @pytest.mark.parametrize("name", TUNER_FACTORIES)
