@@ -7,8 +7,8 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/benchmark.html.md"""
 # %% auto #0
 __all__ = ['BASELINES', 'MAX_SKIPS', 'PAIRED_BY', 'default_methods', 'simulate', 'propose_recorded', 'run_seed_for', 'seeded_fit',
            'headline_tasks', 'run_benchmark', 'add_regret', 'at_k', 'summarize', 'signed_rank_p', 'per_unit', 'paired',
-           'time_to_within', 'resources', 'paired_table', 'seed_spread', 'markdown_table', 'plot_regret', 'plot_ranks',
-           'plot_per_task']
+           'time_to_within', 'resources', 'paired_table', 'seed_spread', 'versus_best', 'markdown_table', 'plot_regret',
+           'plot_ranks', 'plot_per_task']
 
 # %% ../nbs/08_benchmark.ipynb #2aab970c
 import copy
@@ -394,6 +394,29 @@ def seed_spread(df: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     the variance meta-training adds."""
     per_seed = at_k(df, k).groupby(["method", "seed"], sort=False)["regret"].mean().unstack().sort_index(axis=1)
     return per_seed.assign(spread=per_seed.max(axis=1) - per_seed.min(axis=1))
+
+# %% ../nbs/08_benchmark.ipynb #ca85479d
+def versus_best(df: pd.DataFrame,               # benchmark rows
+                learned: str,                   # the learned method (the kit's default: "dkgp")
+                baselines=tuple(BASELINES),     # the methods it is compared with (those present in `df`)
+                ks=(1, 3, 5, 10, 20),           # trials
+                tie: float = 0.01,              # a difference within `tie` is a tie
+               ) -> pd.DataFrame:
+    """One row per k: the learned method's mean regret over datasets, the best baseline at that k (lowest mean regret
+    over datasets) and its mean regret, and `paired` of the two ('wins/ties/losses' for the learned method, p)."""
+    present = [b for b in baselines if b in set(df["method"])]
+    if learned not in set(df["method"]) or not present:
+        raise ValueError(f"versus_best needs {learned!r} and one of {list(baselines)} in the rows; "
+                         f"they hold {sorted(set(df['method']))}")
+    rows = []
+    for k in ks:
+        per = per_unit(df, k)
+        best = min(present, key=lambda b: per[b].mean())
+        p = paired(df, learned, best, k, tie=tie)
+        rows.append({"k": k, learned: per[learned].mean(), "best baseline": best, "its regret": per[best].mean(),
+                     "wins/ties/losses": f"{p['wins']}/{p['ties']}/{p['losses']}", "p": p["p_wilcoxon"],
+                     "datasets": p["units"]})
+    return pd.DataFrame(rows).set_index("k")
 
 # %% ../nbs/08_benchmark.ipynb #267a8ef5
 def markdown_table(summary: pd.DataFrame, ks=(1, 5, 10), metric: str = "regret") -> str:
