@@ -9,6 +9,7 @@ __all__ = ['FORMAT_VERSION', 'CURVES', 'SCORES', 'REQUIRED', 'SHIPPED', 'MIXED_S
            'infer_space', 'load_shipped', 'load_mixed', 'disjoint_configs']
 
 # %% ../nbs/06_metadata.ipynb #514c599f
+import hashlib
 import json
 import os
 import time
@@ -41,7 +42,8 @@ class MetaDataset:
                  frame: pd.DataFrame | None = None,        # the rows (see the columns above)
                  path: str | None = None):                 # where appends go (a folder of Parquet parts)
         self.space = space
-        self.frame = frame if frame is not None else pd.DataFrame()
+        self.frame = self._check_rows(frame) if frame is not None and len(frame) else \
+            (frame if frame is not None else pd.DataFrame())
         self.path = path
 
     # --- what is inside ------------------------------------------------------------------------------------------
@@ -85,24 +87,50 @@ class MetaDataset:
 REQUIRED = ("task", "seed", "epochs", "val_accuracy", "status")
 
 
+def _check_mf(df: pd.DataFrame, cols: list, task_col: str = "task") -> None:
+    "A clear error for a meta-feature column that is not numeric, is missing for a task, or varies within one."
+    for c in cols:
+        v = df[c]
+        if not (pd.api.types.is_numeric_dtype(v) or pd.api.types.is_bool_dtype(v)):
+            raise ValueError(f"meta-feature {c!r} holds {v.dtype} values such as {v.iloc[0]!r}; meta-features must be "
+                             "numbers (encode a category as 0/1 columns)")
+        if v.isna().any():
+            task = str(df.loc[v.isna(), task_col].iloc[0])
+            raise ValueError(f"meta-feature {c!r} is missing (NaN) for task {task!r}; fill it (for example with the "
+                             "column's median) or leave the column out")
+    if not cols:
+        return
+    n = df.groupby(task_col, sort=False)[list(cols)].nunique()
+    for c in cols:
+        varying = n.index[n[c] > 1]
+        if len(varying):
+            values = sorted(df.loc[df[task_col] == varying[0], c].unique().tolist())[:5]
+            task = str(varying[0])
+            raise ValueError(f"meta-feature {c!r} varies within task {task!r} (values {values}): a meta-feature "
+                             "describes the task, one value per task; make it a hyperparameter column, or give each "
+                             "task one value")
+
+
 @patch
 def _check_rows(self: MetaDataset, df: pd.DataFrame) -> pd.DataFrame:
-    "Validate `df`'s configs against the space and its columns; return it with configs normalised."
+    "Validate `df`'s configs against the space, its columns and meta-features; return it with configs normalised."
     missing = [c for c in REQUIRED + tuple(self.config_cols) if c not in df.columns]
     if missing:
         raise ValueError(f"rows are missing column(s) {missing}; a meta-dataset row has {list(REQUIRED)} and "
                          f"{self.config_cols}")
-    df = df.copy()
-    cfgs = df[self.config_cols].to_dict("records")
-    for i, c in enumerate(cfgs):
+    _check_mf(df, [c for c in df.columns if str(c).startswith("mf.")])
+    df = df.copy(deep=False)   # the columns replaced below are new arrays: the caller's frame is untouched
+    # each distinct config is validated once; the rows take its normalised values
+    gid = df.groupby(self.config_cols, sort=False, dropna=False).ngroup().to_numpy()
+    firsts = pd.Series(np.arange(len(df))).groupby(gid).first().sort_index().to_numpy()
+    valid = []
+    for i, c in zip(firsts, df[self.config_cols].iloc[firsts].to_dict("records")):
         try:
-            v = self.space.validate({k[len("config."):]: x for k, x in c.items()})
+            valid.append(self.space.validate({k[len("config."):]: x for k, x in c.items()}))
         except ValueError as e:
             raise ValueError(f"row {i} (task {df['task'].iloc[i]!r}): {e}") from None
-        for k, x in v.items():
-            cfgs[i][f"config.{k}"] = x
-    for col in self.config_cols:
-        df[col] = [c[col] for c in cfgs]
+    for name in self.space.names:
+        df[f"config.{name}"] = pd.Series([v[name] for v in valid]).to_numpy()[gid]
     return df
 
 # %% ../nbs/06_metadata.ipynb #c06e9a44
@@ -318,15 +346,19 @@ def scores(self: MetaDataset, epochs: int | None = None, tasks=None) -> pd.DataF
 # %% ../nbs/06_metadata.ipynb #a34a678f
 def _fingerprint(md: MetaDataset) -> tuple:
     """What the tables derived from `md` depend on: its space, and a hash of its rows' contents (every column but the
-    loss curves), so a frame appended to, replaced or edited in place gets another fingerprint."""
+    loss curves), so a frame appended to, replaced or edited in place gets another fingerprint. The hash is stable
+    across processes and machines, so it can key a cache on disk."""
     f = md.frame
     plain = [c for c in f.columns if c not in CURVES]
-    h = int(pd.util.hash_pandas_object(f[plain], index=False).to_numpy().sum()) if len(f) else 0
+    h = hashlib.blake2b(digest_size=16)   # the same in every process (a disk cache's key), unlike hash()
+    if len(f):
+        h.update(pd.util.hash_pandas_object(f[plain], index=False).to_numpy().tobytes())
     if "val_acc" in f.columns and len(f):
         curves = [np.asarray(c, dtype=float) for c in f["val_acc"]]
         lengths = np.array([len(c) for c in curves])
-        h = hash((h, lengths.tobytes(), np.concatenate(curves).tobytes() if lengths.sum() else b""))
-    return (json.dumps(md.space.to_dict(), sort_keys=True, default=str), f.shape, tuple(f.columns), h)
+        h.update(lengths.tobytes())
+        h.update(np.concatenate(curves).tobytes() if lengths.sum() else b"")
+    return (json.dumps(md.space.to_dict(), sort_keys=True, default=str), f.shape, tuple(f.columns), h.hexdigest())
 
 
 @patch
@@ -418,20 +450,39 @@ def from_frame(cls: MetaDataset, df: pd.DataFrame,            # one row an evalu
                 fidelity_col: str | None = None,  # the column of the budget (epochs), if any
                 config_cols: list | None = None,  # the config columns; None: the space's names, else all the others
                 seed_col: str | None = None,      # the column of the seed, if any
+                meta_features: list | None = None,  # plain columns of task meta-features (kept as `mf.<col>`);
+                                                  # columns named `mf.*` are meta-features in any case
                ) -> "MetaDataset":
-    "A `MetaDataset` from any table of evaluations (no meta-features needed)."
+    "A `MetaDataset` from any table of evaluations, with its meta-features if it has some."
     for name, col in (("task_col", task_col), ("score_col", score_col), ("fidelity_col", fidelity_col),
                       ("seed_col", seed_col)):
         if col is not None and col not in df.columns:
             raise ValueError(f"{name}={col!r} is not a column; columns are {list(df.columns)}")
+    mf_given = list(meta_features or [])
+    mf_named = [c for c in df.columns if str(c).startswith("mf.")]
+    for col in mf_given:
+        if col not in df.columns:
+            raise ValueError(f"meta_features: {col!r} is not a column; columns are {list(df.columns)}")
+        if f"mf.{col}" in df.columns:
+            raise ValueError(f"meta_features: {col!r} would be stored as 'mf.{col}', which is already a column")
+    special = {task_col, score_col, fidelity_col, seed_col, *mf_given, *mf_named}
     if config_cols is None:
-        config_cols = space.names if space is not None else \
-            [c for c in df.columns if c not in {task_col, score_col, fidelity_col, seed_col}]
+        config_cols = space.names if space is not None else [c for c in df.columns if c not in special]
+    clash = [c for c in config_cols if c in special]
+    if clash:
+        raise ValueError(f"config_cols: {clash} are the task, score, fidelity, seed or meta-feature columns; "
+                         "a hyperparameter column is none of those")
+    absent = [c for c in config_cols if c not in df.columns]
+    if absent:
+        raise ValueError(f"config_cols: {absent} are not columns; columns are {list(df.columns)}")
+    _check_mf(df, mf_named + mf_given, task_col)
     if space is None:
         space = infer_space(df, config_cols)
         warnings.warn(f"from_frame: no space given, so these columns are the hyperparameters: {config_cols}; inferred "
                       f"{space!r}. Pass space= (or config_cols=) to set it yourself.", UserWarning, stacklevel=2)
     out = pd.DataFrame({"task": df[task_col].astype(str).values, "modality": "unknown"})
+    for col in mf_named + mf_given:
+        out[col if col in mf_named else f"mf.{col}"] = df[col].astype(float).values
     for name, col in zip(space.names, config_cols):
         out[f"config.{name}"] = df[col].values
     out["seed"] = df[seed_col].values if seed_col else 0

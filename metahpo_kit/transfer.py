@@ -34,9 +34,10 @@ def synthetic_metadataset(n_tasks: int = 8,                 # tasks in the famil
     for t, shift in enumerate(rng.permutation(shifts)):
         score = 0.55 + 0.4 * np.exp(-(X[:, 0] - shift) ** 2 / 0.08) - 0.1 * (X[:, -1] - 0.3) ** 2
         score = np.clip(score + noise * rng.standard_normal(len(X)), 0, 1)
-        for c, s in zip(configs, score):
+        draws = rng.random(len(configs))   # one draw a row (the seeded stream of the scores); the task's first
+        for c, s in zip(configs, score):   # is its meta-feature `mf.noise` (one value per task)
             rows.append({"task": f"synth{t}", "modality": "synthetic", "mf.shift": float(shift),
-                         "mf.noise": float(rng.random()), **{f"config.{k}": v for k, v in c.items()},
+                         "mf.noise": float(draws[0]), **{f"config.{k}": v for k, v in c.items()},
                          "seed": 0, "epochs": 1, "val_accuracy": float(s), "status": "ok"})
     md = MetaDataset(space)
     md.append(pd.DataFrame(rows))
