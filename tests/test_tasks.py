@@ -175,8 +175,10 @@ def test_your_own_csv_folder(tmp_path):
     task = load_task(str(tmp_path), target="label", modality="tabular", drop=("id",), cache=False)
     assert task.class_names == ["no", "yes"]
     assert task.sizes()["test"] == 100 and task.input_shape == (3,)     # a, b=x, b=y
-    with pytest.raises(ValueError, match="needs target=<label column> and modality="):
-        load_task(str(tmp_path), target="label")
+    inferred = load_task(str(tmp_path), target="label", drop=("id",), cache=False)   # the modality inferred
+    assert inferred.modality == "tabular" and torch.equal(inferred.X["test"], task.X["test"])
+    with pytest.raises(ValueError, match="needs target=<label column>"):
+        load_task(str(tmp_path), modality="tabular")
     with pytest.raises(ValueError, match="target column 'labels' is not in the data; columns are"):
         load_task(str(tmp_path), target="labels", modality="tabular", cache=False)
 
