@@ -184,6 +184,9 @@ def test_too_few_rows_of_a_class_names_it_and_the_counts(tmp_path):
     with pytest.raises(ValueError, match=r"too few rows in class\(es\) \{'malignant': 2\}.*at least 3 rows per class; "
                                          r"the counts: \{'benign': 357, 'malignant': 2\}"):
         load_task(str(tmp_path / "c.csv"), target="label")
+    pd.DataFrame({"x": range(30), "label": [f"k{i}" for i in range(10)] * 3}).to_csv(tmp_path / "ten.csv", index=False)
+    with pytest.raises(ValueError, match=r"30 rows are too few for a stratified 20% test split of 10 classes"):
+        load_task(str(tmp_path / "ten.csv"), target="label")                  # 6 test rows for 10 classes
 
 
 def test_nan_labels_say_how_many_and_what_to_do(tmp_path):
