@@ -263,6 +263,15 @@ def fit(self: MetaTuner, metadataset: MetaDataset = None,   # the training evalu
 
 # %% ../nbs/06b_meta.ipynb #4d26a5da
 @patch
+def _say_once(self: MetaTuner, message: str) -> None:
+    "A `UserWarning`, once per tuner and message."
+    said = self.__dict__.setdefault("_said", set())
+    if message not in said:
+        said.add(message)
+        warnings.warn(message, UserWarning, stacklevel=4)
+
+
+@patch
 def _task_vector(self: MetaTuner, task=None) -> np.ndarray:
     "The standardised meta-feature vector of the task being tuned (None: the training mean, a zero vector)."
     m = len(self.mf_names_)
@@ -270,17 +279,28 @@ def _task_vector(self: MetaTuner, task=None) -> np.ndarray:
         return np.zeros(m, dtype=np.float32)
     if isinstance(task, str) and task in self.train_tasks_:
         return ((self.train_tasks_[task].meta_features - self.mf_mean_) / self.mf_scale_).astype(np.float32)
-    if isinstance(task, str) and task in (getattr(self, "meta_features_", None) or {}):
+    known = isinstance(task, str) and task in (getattr(self, "meta_features_", None) or {})
+    if m == 0:   # nothing to compare with: say what is ignored, and compute nothing
+        given = list(task) if isinstance(task, Mapping) else (task.name if isinstance(task, Task) else task)
+        if not known and not (isinstance(task, (Mapping, list, tuple, np.ndarray)) and len(task) == 0):
+            self._say_once(f"{type(self).__name__} was fitted without meta-features, so it ignores the task's "
+                           f"({given!r}): every training task weighs the same in its prior; fit it on a meta-dataset "
+                           "with mf.* columns to use them")
+        return np.zeros(0, dtype=np.float32)
+    if known:
         task = self.meta_features_[task]
     elif isinstance(task, (str, Task)):   # a task name to load (as a study's TrainerObjective does) or a Task
         task = self._computed_meta_features(task)
-    if m == 0:
-        return np.zeros(0, dtype=np.float32)
     if isinstance(task, Mapping):
         missing = [k for k in self.mf_names_ if k not in task]
-        if missing:
-            raise ValueError(f"the task's meta-features lack {missing}; the tuner was trained on {self.mf_names_}")
-        v = np.array([float(task[k]) for k in self.mf_names_])
+        unknown = [k for k in task if k not in self.mf_names_]
+        if missing or unknown:
+            said = ([f"lack {missing} (the training tasks' mean is used for them)"] if missing else []) + \
+                ([f"include {unknown}, which it ignores"] if unknown else [])
+            self._say_once(f"the task's meta-features {'; '.join(said)}: {type(self).__name__} was trained on "
+                           f"{self.mf_names_}")
+        mean = dict(zip(self.mf_names_, self.mf_mean_))
+        v = np.array([float(task[k]) if k in task else mean[k] for k in self.mf_names_])
     else:
         v = np.asarray(task, dtype=float)
         if v.shape != (m,):
@@ -541,9 +561,12 @@ def load(cls: MetaTuner, path,                              # a file written by 
 class MetaSampler(TunerSampler):
     "A fitted meta-learned tuner as an Optuna sampler; parameters outside its space are sampled at random."
 
-    def __init__(self, tuner: MetaTuner,      # a fitted tuner
-                 seed: int | None = None,     # seeds the random fallback
-                 task=None):                  # what is tuned: a task id, a Task, or its meta-features
+    def __init__(self, tuner: MetaTuner | None = None,   # a fitted tuner; None: the kit's default (`default_tuner()`)
+                 seed: int | None = None,                # seeds the random fallback
+                 task=None):                             # what is tuned: a task id, a Task, or its meta-features
+        if tuner is None:
+            from metahpo_kit.default import default_tuner   # the module of the default builds on this one
+            tuner = default_tuner()
         super().__init__(tuner, seed=seed, task=task)
 
     def infer_relative_search_space(self, study, trial):
