@@ -14,7 +14,7 @@ import math
 import time
 
 from .tasks import Task, load_task
-from .train import TrialResult, fit
+from .train import TrialResult, fit, resolve_budget
 
 # %% ../nbs/04a_objective.ipynb #46b4848f
 class Objective(abc.ABC):
@@ -26,6 +26,10 @@ class Objective(abc.ABC):
     @abc.abstractmethod
     def __call__(self, config: dict, budget=None, seed: int = 0) -> TrialResult:
         "Evaluate `config` within `budget` with training seed `seed`."
+
+    def default_budget(self):
+        "The budget a trial gets when the study gives none (a `Budget`), or None: the objective decides."
+        return None
 
 
 class TrainerObjective(Objective):
@@ -39,14 +43,22 @@ class TrainerObjective(Objective):
     def name(self):
         return self.task if isinstance(self.task, str) else self.task.name
 
-    def __call__(self, config, budget=None, seed=0):
+    def _loaded(self):
         if isinstance(self.task, str):
             self.task = load_task(self.task)
-        return fit(self.task, config, budget=budget, seed=seed, device=self.device)
+        return self.task
+
+    def default_budget(self):
+        "The trainer's default for the task's modality (`train.DEFAULT_BUDGETS`)."
+        return resolve_budget(None, self._loaded())
+
+    def __call__(self, config, budget=None, seed=0):
+        return fit(self._loaded(), config, budget=budget, seed=seed, device=self.device)
 
 
 class FunctionObjective(Objective):
-    "Any function of a config (and optionally budget and seed) returning a score, a dict or a TrialResult."
+    """Any function of a config (and optionally budget and seed) returning a score (the validation accuracy), a dict
+    of `TrialResult` fields (e.g. `{"val_accuracy": ..., "val_f1": ...}`) or a TrialResult."""
 
     def __init__(self, fn, name: str | None = None):
         self.fn = fn
@@ -65,9 +77,10 @@ class FunctionObjective(Objective):
             return out
         fields = dict(out) if isinstance(out, dict) else {"val_accuracy": out}
         res = TrialResult(config=dict(config), task=self.name, seed=seed, wall_s=time.perf_counter() - t0, **fields)
-        score = res.val_accuracy
-        if score is None or not isinstance(score, (int, float)) or not math.isfinite(score):
-            res.status, res.reason = "failed", f"objective returned a non-finite score: {score!r}"
+        scores = [s for s in (res.val_accuracy, res.val_f1) if s is not None] or [None]
+        for score in scores:
+            if score is None or not isinstance(score, (int, float)) or not math.isfinite(score):
+                res.status, res.reason = "failed", f"objective returned a non-finite score: {score!r}"
         return res
 
 

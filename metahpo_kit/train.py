@@ -91,10 +91,13 @@ class TrialResult:
     val_loss: list = field(default_factory=list)     # per epoch: validation loss
     val_acc: list = field(default_factory=list)      # per epoch: validation accuracy
     val_accuracy: "float | None" = None              # final validation accuracy
+    val_f1: "float | None" = None                    # final validation macro-F1 (scikit-learn): `tune(metric="f1")`
     test_accuracy: "float | None" = None             # final test accuracy
     test_f1: "float | None" = None                   # final test macro-F1 (scikit-learn)
     epochs: float = 0                                # epochs run (fractional when a budget stopped one midway)
     steps: int = 0                                   # optimizer steps taken
+    stopped_by: "str | None" = None                  # what ended training: "epochs", "steps", "seconds", "callback",
+                                                     # "diverged" or "out_of_memory" (None: not the kit's trainer)
     wall_s: float = 0.0                              # wall seconds of the trial (a packed trial: its share)
     samples_per_s: "float | None" = None             # training samples per wall second
     seed: int = 0                                    # the trial's seed
@@ -297,15 +300,19 @@ class _Solo:
 
 # %% ../nbs/04_train.ipynb #297341fe
 def _finish(res: TrialResult, first_loss: float, model: nn.Module, data: _Data, dev: torch.device, n_classes: int):
-    "Final scores: validation from the last epoch's evaluation (of the final weights), test evaluated here."
+    """Final scores: validation accuracy from the last epoch's evaluation (of the final weights); validation macro-F1
+    and the test scores evaluated here."""
     why = f"validation loss {res.val_loss[-1]}" if not math.isfinite(res.val_loss[-1]) else \
         exploded(res.train_loss[-1], first_loss, res.val_acc[-1], data.y["valid"])
     if why:
         res.status = "failed"
         res.reason = f"diverged: {why} after epoch {res.epochs:g}"
+        res.stopped_by = "diverged"
         return
+    v = evaluate(model, data.X["valid"], data.y["valid"], data.eval_batch, dev)
     t = evaluate(model, data.X["test"], data.y["test"], data.eval_batch, dev)
     res.val_accuracy = res.val_acc[-1]
+    res.val_f1 = _macro_f1(data.y["valid"], v["pred"], n_classes)
     res.test_accuracy = t["accuracy"]
     res.test_f1 = _macro_f1(data.y["test"], t["pred"], n_classes)
 
@@ -321,8 +328,8 @@ def _train(results: list, learner, data: _Data, budget: Budget, dev: torch.devic
     max_epochs = budget.epochs if budget.epochs is not None else math.inf
     t0 = time.perf_counter()
     samples = steps = epoch = 0
-    stop = False
-    while epoch < max_epochs and not stop and any(alive):
+    stop = None   # the limit that ended training ("steps", "seconds", "callback"); None: it ran its epochs
+    while epoch < max_epochs and stop is None and any(alive):
         learner.begin_epoch()
         seen = 0
         for i in range(0, n, bs):
@@ -338,11 +345,16 @@ def _train(results: list, learner, data: _Data, budget: Budget, dev: torch.devic
                     r.reason = f"diverged: training loss {losses[k]} at epoch {epoch + 1}, step {steps}"
                     r.epochs = epoch + seen / n
                     r.steps = steps
+                    r.stopped_by = "diverged"
                     alive[k] = False
                     learner.stop(k)
-            if not any(alive) or (budget.steps is not None and steps >= budget.steps) or \
-                    (budget.seconds is not None and time.perf_counter() - t0 >= budget.seconds):
-                stop = True
+            if not any(alive):
+                break
+            if budget.steps is not None and steps >= budget.steps:
+                stop = "steps"
+                break
+            if budget.seconds is not None and time.perf_counter() - t0 >= budget.seconds:
+                stop = "seconds"
                 break
         epoch += 1
         if not any(alive):
@@ -357,10 +369,11 @@ def _train(results: list, learner, data: _Data, budget: Budget, dev: torch.devic
                 r.epochs = epoch - 1 + seen / n
                 r.steps = steps
         for cb in callbacks:
-            if cb(results[0], epoch):
-                stop = True
+            if cb(results[0], epoch) and stop is None:
+                stop = "callback"
     for k in range(K):
         if alive[k]:
+            results[k].stopped_by = stop or "epochs"
             _finish(results[k], first[k], learner.model(k), data, dev, n_classes)
     return samples
 
@@ -397,6 +410,7 @@ def fit(task: Task,                          # the task to train on
                 raise
             res.status = "failed"
             res.reason = f"out of memory: {type(e).__name__}: {e}"
+            res.stopped_by = "out_of_memory"
     res.profile = prof.to_dict()
     res.wall_s = res.profile["wall_s"]
     res.samples_per_s = res.profile["samples_per_s"]

@@ -30,7 +30,7 @@ from .space import GRID_LIMIT, SEED_SPACE, SearchSpace, config_key, seed_for
 class Observation:
     "One trial as a tuner sees it."
     config: dict                  # the config evaluated
-    score: float | None = None    # validation accuracy; None while running or when failed
+    score: float | None = None    # the study's validation score (accuracy, or macro-F1); None while running or failed
     status: str = "ok"            # "ok", "failed" or "running" (running also covers queued trials)
     epochs: int | None = None     # the epoch budget it had, for multi-fidelity tuners
 
@@ -126,6 +126,10 @@ class Tuner(abc.ABC):
 
     def check_budget(self, n_trials: int) -> None:
         "Warn when a study of `n_trials` trials cannot use this tuner well; the default: nothing to say."
+
+    def for_budget(self, budget) -> "Tuner":
+        "This tuner for trials of `budget` (a `Budget`, or None: unknown); the default: the tuner itself."
+        return self
 
     def fit(self, metadataset=None, exclude_tasks=()) -> "Tuner":
         "Learn from the evaluations of other tasks; a no-op for a tuner that learns nothing. Returns self."
@@ -377,29 +381,53 @@ class GPTuner(OptunaTuner):
 class HyperbandTuner(Tuner):
     "Hyperband (successive halving brackets) over the epoch budget."
     name = "hyperband"
+    auto_max_epochs = 9   # the largest rung of max_epochs="auto" when no study budget says otherwise
 
     def __init__(self, space: SearchSpace = SEED_SPACE, *, random_state: int | None = None,
-                 min_epochs: int = 1,    # the smallest budget a config gets
-                 max_epochs: int = 9,    # the largest
-                 eta: int = 3):          # keep the best 1/eta of a rung, with eta times the epochs
+                 min_epochs: int = 1,              # the smallest budget a config gets
+                 max_epochs: int | str = "auto",   # the largest; "auto": the study's epochs (`for_budget`)
+                 eta: int = 3):                    # keep the best 1/eta of a rung, with eta times the epochs
         self.space = space
         self.random_state = random_state
         self.min_epochs = min_epochs
         self.max_epochs = max_epochs
         self.eta = eta
 
+    def _max_epochs(self) -> int:
+        return self.auto_max_epochs if self.max_epochs == "auto" else self.max_epochs
+
     def check_space(self):
-        if not (1 <= self.min_epochs <= self.max_epochs) or self.eta < 2:
+        if self.max_epochs != "auto" and isinstance(self.max_epochs, str):
+            raise ValueError(f"HyperbandTuner: max_epochs={self.max_epochs!r} must be a number of epochs or 'auto'")
+        if not (1 <= self.min_epochs <= self._max_epochs()) or self.eta < 2:
             raise ValueError(f"HyperbandTuner needs 1 <= min_epochs <= max_epochs and eta >= 2; got "
                              f"min_epochs={self.min_epochs}, max_epochs={self.max_epochs}, eta={self.eta}")
 
+    def for_budget(self, budget) -> "HyperbandTuner":
+        """For a study whose trials may train `budget.epochs`: with `max_epochs="auto"` a copy whose largest rung is
+        those epochs; an explicit `max_epochs` above them raises, naming both (a rung never trains past the budget)."""
+        epochs = budget.epochs if budget is not None else None
+        if epochs is None:
+            return self
+        if self.max_epochs == "auto":
+            if self.min_epochs > epochs:
+                raise ValueError(f"HyperbandTuner: min_epochs={self.min_epochs} is more than the study's budget of "
+                                 f"{epochs} epochs a trial; give min_epochs <= {epochs} or a larger budget")
+            return clone(self, max_epochs=epochs)
+        if self.max_epochs > epochs:
+            raise ValueError(f"HyperbandTuner: max_epochs={self.max_epochs} is more than the study's budget of "
+                             f"{epochs} epochs a trial; give max_epochs <= {epochs}, max_epochs='auto' (the "
+                             f"budget's epochs), or a budget of at least {self.max_epochs} epochs")
+        return self
+
     def brackets(self) -> list:
         "[(n configs, [epochs per rung])] from the most aggressive bracket to the most conservative."
-        s_max = int(math.floor(math.log(self.max_epochs / self.min_epochs, self.eta) + 1e-9))
+        max_epochs = self._max_epochs()
+        s_max = int(math.floor(math.log(max_epochs / self.min_epochs, self.eta) + 1e-9))
         out = []
         for s in range(s_max, -1, -1):
             n = int(math.ceil((s_max + 1) / (s + 1) * self.eta ** s))
-            rungs = [max(self.min_epochs, int(round(self.max_epochs * self.eta ** (i - s)))) for i in range(s + 1)]
+            rungs = [max(self.min_epochs, int(round(max_epochs * self.eta ** (i - s)))) for i in range(s + 1)]
             out.append((n, rungs))
         return out
 
@@ -439,7 +467,7 @@ class HyperbandTuner(Tuner):
                     keep = max(1, len(configs) // self.eta)
                     configs = [c for c, _ in ranked[:keep]] if i + 1 < len(rungs) else []
             iteration += 1
-        return random_untried(self.space, history, self.random_state, salt=3), self.max_epochs
+        return random_untried(self.space, history, self.random_state, salt=3), self._max_epochs()
 
     def ask(self, history=(), task=None):
         return self.propose(history, task=task)[0]

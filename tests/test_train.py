@@ -402,3 +402,42 @@ def test_denormals_are_not_flushed_outside_training():
     fit(load_task("wine"), {"lr": 0.01, "batch_size": 32, "layers": 2, "units": 16, "optimizer": "adam",
                             "dropout": 0.0}, budget=Budget(epochs=1))
     assert (tiny * 1.0).item() != 0.0
+
+
+# ---------------------------------------------------------------- what stopped a trial, and its validation F1
+
+def test_stopped_by_names_the_limit_that_ended_training(digits):
+    assert fit(digits, MLP_CFG, Budget(epochs=1)).stopped_by == "epochs"
+    assert fit(digits, MLP_CFG, Budget(epochs=5, steps=3)).stopped_by == "steps"
+    tiny = fit(digits, MLP_CFG, Budget(epochs=1000, seconds=1e-6))   # past its seconds after the first step
+    assert tiny.ok and tiny.steps == 1 and tiny.stopped_by == "seconds"
+    stopped = fit(digits, MLP_CFG, Budget(epochs=5), callbacks=[lambda res, epoch: True])
+    assert stopped.stopped_by == "callback"
+    bad = fit(digits, {**MLP_CFG, "optimizer": "sgd", "lr": 100.0, "dropout": 0.0}, Budget(epochs=3))
+    assert (bad.status, bad.stopped_by) == ("failed", "diverged")
+    row = tiny.to_dict()
+    assert row["stopped_by"] == "seconds" and "val_f1" in row
+
+
+def test_stopped_by_in_a_pack(digits):
+    cfgs = [{**MLP_CFG, "lr": 0.01}, {**MLP_CFG, "lr": 100.0, "dropout": 0.0}]
+    rs = fit_many(digits, cfgs, Budget(epochs=2))
+    assert [r.stopped_by for r in rs] == ["epochs", "diverged"]
+    assert [r.stopped_by for r in fit_many(digits, cfgs[:1] * 2, Budget(steps=2))] == ["steps", "steps"]
+
+
+def test_val_f1_is_the_macro_f1_of_the_validation_predictions(digits, monkeypatch):
+    from sklearn.metrics import f1_score
+    seen = []
+    real = train._macro_f1
+
+    def spy(y, pred, n_classes):
+        seen.append((y.clone(), pred.clone()))
+        return real(y, pred, n_classes)
+
+    monkeypatch.setattr(train, "_macro_f1", spy)
+    r = fit(digits, MLP_CFG, Budget(epochs=1))
+    (y_val, p_val), (y_test, _) = seen
+    assert torch.equal(y_val, digits.y["valid"]) and torch.equal(y_test, digits.y["test"])
+    assert r.val_f1 == pytest.approx(f1_score(y_val.numpy(), p_val.numpy(), average="macro"))
+    assert r.val_accuracy == pytest.approx((p_val == y_val).float().mean().item())   # the same predictions

@@ -4,6 +4,7 @@ shared workers, clones unfitted."""
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -422,3 +423,99 @@ def test_every_history_form_gives_the_same_proposal(make):
         assert tuner.ask(h) == want[0]
     with pytest.raises(ValueError, match="history item 1 is 'oops'; a history is a list of Observation"):
         tuner.ask([seen[0], "oops"])
+
+
+# ---- the study's metric, each trial's source, its line, and budgets a multi-fidelity tuner keeps -------------
+
+def two_scores(config):
+    "Accuracy likes large learning rates and adam; this macro-F1 likes small learning rates and sgd."
+    return {"val_accuracy": score(config),
+            "val_f1": 0.3 - 0.05 * math.log10(config["lr"]) + 0.05 * (config["optimizer"] == "sgd")}
+
+
+def test_metric_f1_picks_the_trial_with_the_best_validation_f1():
+    by_acc = tune(two_scores, RandomTuner(SEED_SPACE, random_state=0), n_trials=12)
+    by_f1 = tune(two_scores, RandomTuner(SEED_SPACE, random_state=0), n_trials=12, metric="f1")
+    assert _configs(by_acc) == _configs(by_f1)               # the same 12 trials (random search ignores scores)
+    t = by_f1.trials
+    assert by_f1.best["number"] == t.loc[t["val_f1"].idxmax(), "number"]
+    assert by_acc.best["number"] == t.loc[t["val_accuracy"].idxmax(), "number"]
+    assert by_f1.best["number"] != by_acc.best["number"]     # the two metrics crown different trials here
+    assert by_f1.best_config == _configs(by_f1)[by_f1.best["number"]]
+    assert [tr.value for tr in by_f1.study.trials] == list(t["val_f1"])
+    assert "best val_f1=" in repr(by_f1)
+
+
+def test_metric_f1_on_an_imbalanced_task_trains_on_validation_f1():
+    import torch
+    from sklearn.datasets import make_classification
+    from metahpo_kit.tasks import Task
+    from metahpo_kit.train import Budget
+    X, y = make_classification(n_samples=400, n_features=6, n_informative=3, weights=[0.93], random_state=0)
+    X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+    assert y.float().mean() < 0.1
+    cuts = {"train": slice(0, 240), "valid": slice(240, 320), "test": slice(320, 400)}
+    rare = Task("rare", "tabular", ["negative", "positive"], X={s: X[c] for s, c in cuts.items()},
+                y={s: y[c] for s, c in cuts.items()})
+    res = tune(rare, RandomTuner(SEED_SPACE, random_state=0), n_trials=4, budget=Budget(epochs=2), metric="f1")
+    ok = res.ok
+    assert len(ok) >= 2 and ok["val_f1"].between(0, 1).all() and ok["test_f1"].notna().all()
+    assert res.best["number"] == ok.loc[ok["val_f1"].astype(float).idxmax(), "number"]
+    assert [t.value for t in res.study.trials if t.value is not None] == list(ok["val_f1"])
+
+
+def test_bad_metric_and_a_missing_score_and_a_resumed_study_with_another_metric(tmp_path):
+    with pytest.raises(ValueError, match=r"metric='auc' is not one of \['accuracy', 'f1'\]"):
+        tune(score, n_trials=2, metric="auc")
+    with pytest.raises(ValueError, match="metric='f1' maximises val_f1, and the objective 'score' reported none"):
+        tune(score, n_trials=2, metric="f1")
+    url = str(tmp_path / "s.log")
+    tune(two_scores, RandomTuner(SEED_SPACE, random_state=0), n_trials=2, storage=url, study_name="s")
+    with pytest.raises(ValueError, match="maximises metric='accuracy'; it cannot resume with metric='f1'"):
+        tune(two_scores, RandomTuner(SEED_SPACE, random_state=0), n_trials=4, storage=url, study_name="s", metric="f1")
+
+
+@pytest.mark.parametrize("name", ["MAMLTuner", "DeepKernelTuner", "RandomTuner"])
+def test_each_trial_records_the_source_that_chose_it(name, capsys):
+    tuner = TUNER_FACTORIES[name](SEED_SPACE, 0)
+    res = tune(score, tuner, n_trials=5, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5
+    if name == "RandomTuner":
+        assert res.trials["source"].isna().all()
+        assert all(line.split()[2] == "random" for line in lines)
+        return
+    hist, expected = [], []
+    for c in _configs(res):
+        expected.append(tuner.next_source(hist))
+        hist.append(Observation(c, score(c)))
+    assert list(res.trials["source"]) == expected and set(expected) >= {"prior", "surrogate"}
+    assert [t.user_attrs["source"] for t in res.study.trials] == expected
+    assert [line.split()[2] for line in lines] == expected
+
+
+def test_verbose_prints_one_line_per_trial_with_its_limit(capsys):
+    from metahpo_kit.train import Budget
+    tune("wine", RandomTuner(SEED_SPACE, random_state=0), n_trials=2, budget=Budget(epochs=1), verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for i, line in enumerate(lines):
+        assert re.fullmatch(rf"trial {i}  random     (val_accuracy \d\.\d{{4}}|failed \(.*\))  1 epochs  \d+\.\d s  "
+                            r"stopped by (epochs|diverged)", line), line
+
+
+def test_hyperband_never_trains_a_trial_past_the_study_budget():
+    from metahpo_kit.train import Budget
+    res = tune("wine", make_tuner("hyperband", random_state=0), n_trials=13, budget=Budget(epochs=2))
+    assert len(res.trials) == 13
+    assert res.trials["budget.epochs"].max() <= 2 and res.trials["epochs"].max() <= 2
+    assert res.trials["epochs_budget"].max() <= 2
+    given = []
+
+    def budgeted(config, budget=None):
+        given.append(budget.epochs)
+        return score(config, budget)
+    tune(budgeted, HyperbandTuner(SEED_SPACE, random_state=0), n_trials=40, budget=Budget(epochs=27))   # bracket 1
+    assert max(given) == 27 and set(given) == {1, 3, 9, 27}
+    with pytest.raises(ValueError, match="max_epochs=9 is more than the study's budget of 2 epochs"):
+        tune(score, HyperbandTuner(SEED_SPACE, max_epochs=9), n_trials=3, budget=Budget(epochs=2))

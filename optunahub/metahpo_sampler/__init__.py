@@ -1,0 +1,4 @@
+from .sampler import MetaHPOSampler
+
+
+__all__ = ["MetaHPOSampler"]
