@@ -272,13 +272,12 @@ def _say_once(self: MetaTuner, message: str) -> None:
 
 
 @patch
-def _task_vector(self: MetaTuner, task=None) -> np.ndarray:
-    "The standardised meta-feature vector of the task being tuned (None: the training mean, a zero vector)."
+def _task_raw(self: MetaTuner, task) -> np.ndarray:
+    """The meta-features of the task being tuned (not None), in the order of `mf_names_`, as recorded or computed;
+    a key the task lacks takes the training tasks' mean."""
     m = len(self.mf_names_)
-    if task is None:
-        return np.zeros(m, dtype=np.float32)
     if isinstance(task, str) and task in self.train_tasks_:
-        return ((self.train_tasks_[task].meta_features - self.mf_mean_) / self.mf_scale_).astype(np.float32)
+        return np.asarray(self.train_tasks_[task].meta_features, dtype=float)
     known = isinstance(task, str) and task in (getattr(self, "meta_features_", None) or {})
     if m == 0:   # nothing to compare with: say what is ignored, and compute nothing
         given = list(task) if isinstance(task, Mapping) else (task.name if isinstance(task, Task) else task)
@@ -286,7 +285,7 @@ def _task_vector(self: MetaTuner, task=None) -> np.ndarray:
             self._say_once(f"{type(self).__name__} was fitted without meta-features, so it ignores the task's "
                            f"({given!r}): every training task weighs the same in its prior; fit it on a meta-dataset "
                            "with mf.* columns to use them")
-        return np.zeros(0, dtype=np.float32)
+        return np.zeros(0)
     if known:
         task = self.meta_features_[task]
     elif isinstance(task, (str, Task)):   # a task name to load (as a study's TrainerObjective does) or a Task
@@ -305,7 +304,16 @@ def _task_vector(self: MetaTuner, task=None) -> np.ndarray:
         v = np.asarray(task, dtype=float)
         if v.shape != (m,):
             raise ValueError(f"task= meta-features of shape {v.shape}; the tuner needs ({m},) in the order {self.mf_names_}")
-    return ((v - self.mf_mean_) / self.mf_scale_).astype(np.float32)
+    return v
+
+
+@patch
+def _task_vector(self: MetaTuner, task=None) -> np.ndarray:
+    "The standardised meta-feature vector of the task being tuned (None: the training mean, a zero vector)."
+    if task is None:
+        return np.zeros(len(self.mf_names_), dtype=np.float32)
+    v = self._task_raw(task)
+    return ((v - self.mf_mean_) / self.mf_scale_).astype(np.float32) if len(v) else np.zeros(0, dtype=np.float32)
 
 
 @patch

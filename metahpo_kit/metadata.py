@@ -90,10 +90,11 @@ REQUIRED = ("task", "seed", "epochs", "val_accuracy", "status")
 def _check_mf(df: pd.DataFrame, cols: list, task_col: str = "task") -> None:
     "A clear error for a meta-feature column that is not numeric, is missing for a task, or varies within one."
     for c in cols:
-        v = df[c]
-        if not (pd.api.types.is_numeric_dtype(v) or pd.api.types.is_bool_dtype(v)):
-            raise ValueError(f"meta-feature {c!r} holds {v.dtype} values such as {v.iloc[0]!r}; meta-features must be "
-                             "numbers (encode a category as 0/1 columns)")
+        v = pd.to_numeric(df[c], errors="coerce") if not pd.api.types.is_bool_dtype(df[c]) else df[c]
+        odd = v.isna() & df[c].notna()
+        if odd.any():
+            raise ValueError(f"meta-feature {c!r} holds values that are not numbers, such as {df.loc[odd, c].iloc[0]!r}; "
+                             "meta-features must be numbers (encode a category as 0/1 columns)")
         if v.isna().any():
             task = str(df.loc[v.isna(), task_col].iloc[0])
             raise ValueError(f"meta-feature {c!r} is missing (NaN) for task {task!r}; fill it (for example with the "
@@ -482,7 +483,7 @@ def from_frame(cls: MetaDataset, df: pd.DataFrame,            # one row an evalu
                       f"{space!r}. Pass space= (or config_cols=) to set it yourself.", UserWarning, stacklevel=2)
     out = pd.DataFrame({"task": df[task_col].astype(str).values, "modality": "unknown"})
     for col in mf_named + mf_given:
-        out[col if col in mf_named else f"mf.{col}"] = df[col].astype(float).values
+        out[col if col in mf_named else f"mf.{col}"] = pd.to_numeric(df[col]).astype(float).values
     for name, col in zip(space.names, config_cols):
         out[f"config.{name}"] = df[col].values
     out["seed"] = df[seed_col].values if seed_col else 0

@@ -1,16 +1,22 @@
 "The two meta-learned tuners on their shared base: one contract, checked on both."
+import warnings
+
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 
 from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.meta import MetaSampler, MetaTuner
-from metahpo_kit.space import SEED_SPACE, config_key
+from metahpo_kit.metadata import MetaDataset
+from metahpo_kit.space import SEED_SPACE, Categorical, Float, SearchSpace, config_key
 from metahpo_kit.study import suggest_config
 from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
 from metahpo_kit.tuners import Observation
 
 LEARNERS = {"maml": lambda: MAMLTuner(n_steps=20, random_state=0), "dkgp": lambda: DeepKernelTuner(n_steps=20, random_state=0)}
+CLASSES = {"maml": MAMLTuner, "dkgp": DeepKernelTuner}
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +74,67 @@ def test_the_sampler_runs_both_inside_optuna(fitted, syn):
     for t in study.trials:
         assert t.params == fitted.ask(hist, task="synth0")
         hist.append(Observation(t.params, t.value))
+
+
+def test_save_load_proposes_the_same_over_ask_tell_steps(fitted, syn, tmp_path):
+    table = _table(syn)
+    again = type(fitted).load(fitted.save(tmp_path / "steps.pt"))
+    h_fitted, h_again = [], []
+    for _ in range(6):
+        a, b = fitted.ask(h_fitted, task="synth0"), again.ask(h_again, task="synth0")
+        assert a == b
+        h_fitted.append(Observation(a, table[config_key(a)]))
+        h_again.append(Observation(b, table[config_key(b)]))
+    assert again.top_untried(h_again, task="synth0", n=5) == fitted.top_untried(h_fitted, task="synth0", n=5)
+
+
+def _grouped_frame():
+    "Two groups of tasks told apart by `mf.kind`: group 0's best config is (adam, 0.001), group 1's (sgd, 0.1)."
+    rng = np.random.default_rng(0)
+    best = {0: ("adam", 0.001), 1: ("sgd", 0.1)}
+    rows = []
+    for kind in (0, 1):
+        for i in range(6):
+            for opt in ("adam", "sgd", "rmsprop"):
+                for lr in (0.001, 0.01, 0.1):
+                    score = 0.9 if (opt, lr) == best[kind] else 0.5 + 0.05 * rng.random()
+                    rows.append({"dataset": f"g{kind}t{i}", "optimizer": opt, "lr": lr, "acc": score,
+                                 "mf.kind": float(kind), "n_rows": 500 + 10 * i})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("learner", list(LEARNERS))
+def test_zero_shot_pick_follows_the_meta_features_of_a_frame(learner):
+    space = SearchSpace((Categorical("optimizer", ("adam", "sgd", "rmsprop")),
+                         Float("lr", 1e-3, 1e-1, log=True, values=(0.001, 0.01, 0.1))))
+    md = MetaDataset.from_frame(_grouped_frame(), space=space, task_col="dataset", score_col="acc",
+                                config_cols=["optimizer", "lr"], meta_features=["n_rows"])
+    assert md.mf_cols == ["mf.kind", "mf.n_rows"]
+    tuner = CLASSES[learner](space, n_steps=10, random_state=0).fit(md)
+    assert tuner.mf_names_ == ["kind", "n_rows"]
+    picks = {kind: tuner.ask([], task={"kind": float(kind), "n_rows": 525.0}) for kind in (0, 1)}
+    assert picks == {0: {"optimizer": "adam", "lr": 0.001}, 1: {"optimizer": "sgd", "lr": 0.1}}
+
+
+def test_meta_features_it_was_not_trained_on_are_said(fitted, syn):
+    with pytest.warns(UserWarning, match=r"lack \['noise'\] \(the training tasks' mean is used for them\); include "
+                                         r"\['rows'\], which it ignores: \w+ was trained on \['shift', 'noise'\]"):
+        fitted.ask([], task={"shift": 0.2, "rows": 100.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # once per tuner: the same keys again are not said again
+        fitted.ask([], task={"shift": 0.2, "rows": 100.0})
+    mean_noise = float(fitted.mf_mean_[fitted.mf_names_.index("noise")])
+    assert fitted.ask([], task={"shift": 0.2, "rows": 100.0}) == fitted.ask([], task={"shift": 0.2, "noise": mean_noise})
+
+
+@pytest.mark.parametrize("learner", list(LEARNERS))
+def test_a_tuner_fitted_without_meta_features_says_it_ignores_them(learner, syn):
+    plain = MetaDataset(syn.space, syn.frame.drop(columns=syn.mf_cols))
+    tuner = CLASSES[learner](n_steps=5, random_state=0).fit(plain, exclude_tasks=["synth0"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        unknown = tuner.ask([])
+        assert tuner.ask([], task="synth0") == unknown   # a task of its table: nothing to ignore
+    with pytest.warns(UserWarning, match=r"fitted without meta-features, so it ignores the task's \(\['shift'\]\): "
+                                         "every training task weighs the same"):
+        assert tuner.ask([], task={"shift": 0.9}) == unknown

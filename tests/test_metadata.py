@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +224,66 @@ def test_task_report_says_why_a_task_is_too_flat():
     assert rep.loc["synth1", "too_flat"] and not rep.loc["synth0", "too_flat"]
     assert rep.loc["synth1", "flat_reason"].endswith("of configs within 1 point of the best")
     assert rep.loc["synth0", "flat_reason"] == ""
+
+
+def _rows(n_tasks=2):
+    return [{"task": f"t{j}", "modality": "tabular", **{f"config.{k}": v for k, v in c.items()}, "seed": 0, "epochs": 1,
+             "val_accuracy": 0.5 + 0.01 * i, "status": "ok"} for j in range(n_tasks) for i, c in enumerate(SEED_SPACE.grid()[:5])]
+
+
+def test_the_constructor_checks_rows_as_append_does():
+    rows = pd.DataFrame(_rows())
+    rows.loc[7, "config.optimizer"] = "adamw"
+    with pytest.raises(ValueError, match=r"row 7 \(task 't1'\): optimizer='adamw' is not in "
+                                         r"Categorical\(\['adam', 'sgd', 'rmsprop'\]\)"):
+        MetaDataset(SEED_SPACE, rows)
+    with pytest.raises(ValueError, match="rows are missing column"):
+        MetaDataset(SEED_SPACE, rows.drop(columns=["status"]))
+    mixed = pd.DataFrame(_rows()).assign(**{"mf.size": [1.0] * 5 + [2.0] * 4 + [3.0]})
+    with pytest.raises(ValueError, match=r"meta-feature 'mf.size' varies within task 't1' \(values \[2.0, 3.0\]\)"):
+        MetaDataset(SEED_SPACE, mixed)
+    with pytest.raises(ValueError, match="meta-feature 'mf.size' is missing \\(NaN\\) for task 't0'"):
+        MetaDataset(SEED_SPACE, mixed.assign(**{"mf.size": [None] + [1.0] * 9}))
+    ok = pd.DataFrame(_rows()).assign(**{"mf.size": [1.0] * 5 + [2.0] * 5})
+    md = MetaDataset(SEED_SPACE, ok)
+    assert md.meta_features("t1") == {"size": 2.0} and ok["config.lr"].dtype == md.frame["config.lr"].dtype
+
+
+def _external(n_tasks=4, n_configs=6):
+    rng = np.random.default_rng(0)
+    return pd.DataFrame([{"dataset": 100 + t, "lr": float(lr), "momentum": float(m), "acc": float(rng.random()),
+                          "mf.log_rows": 3.0 + t, "n_classes": 2 + t % 2, "note": "x"}
+                         for t in range(n_tasks) for lr, m in zip(10 ** rng.uniform(-4, -1, n_configs),
+                                                                    rng.uniform(0.1, 0.9, n_configs))])
+
+
+def test_from_frame_keeps_meta_features_and_never_takes_them_for_hyperparameters():
+    df = _external().drop(columns=["note"])
+    with pytest.warns(UserWarning, match=r"these columns are the hyperparameters: \['lr', 'momentum'\]"):
+        md = MetaDataset.from_frame(df, task_col="dataset", score_col="acc", meta_features=["n_classes"])
+    assert md.space.names == ["lr", "momentum"] and md.mf_cols == ["mf.log_rows", "mf.n_classes"]
+    with pytest.warns(UserWarning, match="no space given"):
+        named = MetaDataset.from_frame(_external(), task_col="dataset", score_col="acc", config_cols=["lr", "momentum"])
+    assert named.mf_cols == ["mf.log_rows"]                           # kept although config_cols names others
+    assert named.meta_features("101") == {"log_rows": 4.0}
+    assert md.meta_features("101") == {"log_rows": 4.0, "n_classes": 3.0}
+    X, y, mf = md.task_arrays()["103"]
+    assert mf.tolist() == [6.0, 3.0]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda df: df.assign(n_classes=np.arange(len(df))), "meta-feature 'n_classes' varies within task '100'"),
+    (lambda df: df.assign(n_classes=df["n_classes"].astype(object).where(df.index != 3)),
+     "meta-feature 'n_classes' is missing \\(NaN\\) for task '100'"),
+    (lambda df: df.assign(n_classes="two"), "meta-feature 'n_classes' holds values that are not numbers, such as 'two'"),
+    (lambda df: df, "config_cols: \\['n_classes'\\] are the task, score, fidelity, seed or meta-feature columns"),
+    (lambda df: df.rename(columns={"n_classes": "nc"}), "meta_features: 'n_classes' is not a column"),
+    (lambda df: df.assign(**{"mf.n_classes": 1.0}), "would be stored as 'mf.n_classes', which is already a column"),
+])
+def test_from_frame_refuses_bad_meta_features(change, message):
+    df = change(_external())
+    config_cols = ["lr", "n_classes"] if "config_cols" in message else ["lr", "momentum"]
+    with pytest.raises(ValueError, match=message), warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the inferred space's notice
+        MetaDataset.from_frame(df, task_col="dataset", score_col="acc", config_cols=config_cols,
+                               meta_features=["n_classes"])
