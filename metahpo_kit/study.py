@@ -539,6 +539,13 @@ class TunerSampler(optuna.samplers.BaseSampler):
     def reseed_rng(self) -> None:
         self._random.reseed_rng()
 
+    def __getstate__(self) -> dict:   # pickled (Ray Tune, worker processes) without its lock and per-trial state
+        return {**self.__dict__, "_lock": None, "_proposals": {}}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def infer_relative_search_space(self, study, trial):
         return {}
 

@@ -1,6 +1,7 @@
 """Optuna users: a kit tuner as a plain Optuna sampler keeps its history beside the user's own parameters, maps
 parameters declared with an equivalent distribution, samples the rest at random and says so; the OptunaHub package
 loads and runs."""
+import pickle
 import re
 import warnings
 from pathlib import Path
@@ -117,6 +118,14 @@ def test_a_truly_different_distribution_is_sampled_at_random_and_named():
     assert re.search(r"'layers' is declared as CategoricalDistribution\(choices=\(5, 6\)\), which does not hold the "
                      r"tuner's IntDistribution\(high=4, log=False, low=2, step=1\)", said[0])
     assert "'optimizer' is declared as CategoricalDistribution(choices=('adam', 'sgd'))" in said[1]
+
+
+def test_the_sampler_pickles_and_goes_on_proposing(tuner, table):
+    "Ray Tune and worker processes pickle a sampler: the copy drops its lock and asks as the original would."
+    again = pickle.loads(pickle.dumps(TunerSampler(tuner, seed=0, task="synth0")))
+    study = optuna.create_study(direction="maximize", sampler=again)
+    study.optimize(lambda trial: table[config_key(suggest_config(trial, SEED_SPACE))], n_trials=3)
+    assert [_kit_config(t) for t in study.trials] == _asked(tuner, study)
 
 
 @pytest.mark.parametrize("declared, kit, expected", [
