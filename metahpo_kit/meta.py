@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Mapping
 
 import numpy as np
-import optuna
 import pandas as pd
 import torch
 from fastcore.basics import patch
@@ -24,7 +23,7 @@ from scipy.special import ndtr
 
 from .metadata import MetaDataset
 from .space import GRID_LIMIT, Categorical, SearchSpace, config_key, seed_for
-from .study import TunerSampler, history_of
+from .study import TunerSampler
 from .tasks import Task, base_dataset, load_task
 from .tasks import meta_features as task_meta_features
 from .transfer import _union, check_training, greedy_portfolio, normalised_tasks
@@ -576,24 +575,3 @@ class MetaSampler(TunerSampler):
             from metahpo_kit.default import default_tuner   # the module of the default builds on this one
             tuner = default_tuner()
         super().__init__(tuner, seed=seed, task=task)
-
-    def infer_relative_search_space(self, study, trial):
-        return optuna.search_space.intersection_search_space(study.get_trials(deepcopy=False)) or \
-            self.tuner.space.to_optuna()
-
-    def sample_relative(self, study, trial, search_space):
-        if not search_space:
-            return {}
-        mine = self.tuner.space.to_optuna()
-        out = {}
-        if all(name in search_space and search_space[name] == d for name, d in mine.items()):
-            earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
-            try:
-                config = self.tuner.ask(history_of(earlier, self.tuner.space), task=self.task)
-                out = {k: v for k, v in config.items() if k in search_space}
-            except SpaceExhausted:
-                out = {}
-        for name, dist in search_space.items():
-            if name not in out:
-                out[name] = self._random.sample_independent(study, trial, name, dist)
-        return out

@@ -138,3 +138,38 @@ def test_a_tuner_fitted_without_meta_features_says_it_ignores_them(learner, syn)
     with pytest.warns(UserWarning, match=r"fitted without meta-features, so it ignores the task's \(\['shift'\]\): "
                                          "every training task weighs the same"):
         assert tuner.ask([], task={"shift": 0.9}) == unknown
+
+
+def test_the_sampler_keeps_its_history_with_extra_and_equivalent_parameters(fitted, syn):
+    "MetaSampler is TunerSampler: a user's own parameter is drawn at random, a wider declaration still gets the pick."
+    table = _table(syn)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(t):
+        config = suggest_config(t, SEED_SPACE)
+        t.suggest_float("weight_decay", 0.0, 0.1)                  # not a parameter of the tuner's space
+        return table[config_key(config)]
+
+    study = optuna.create_study(direction="maximize", sampler=MetaSampler(fitted, seed=0, task="synth0"))
+    with pytest.warns(UserWarning, match="'weight_decay' is not a parameter of the tuner's space"):
+        study.optimize(objective, n_trials=4)
+    hist = []
+    for t in study.trials:
+        mine = {k: v for k, v in t.params.items() if k != "weight_decay"}
+        assert mine == fitted.ask(hist, task="synth0")             # the history kept despite the extra parameter
+        assert 0.0 <= t.params["weight_decay"] <= 0.1
+        hist.append(Observation(mine, t.value))
+
+    def wide(t):
+        config = {n: t.suggest_categorical(n, list(d.choices)) for n, d in SEED_SPACE.to_optuna().items()
+                  if n not in ("lr", "layers")}
+        config["lr"] = t.suggest_float("lr", 1e-4, 1.0, log=True)   # wider than the space's three values
+        config["layers"] = t.suggest_int("layers", 1, 8)
+        return table[config_key(SEED_SPACE.validate(config))]
+
+    study = optuna.create_study(direction="maximize", sampler=MetaSampler(fitted, seed=0, task="synth0"))
+    study.optimize(wide, n_trials=3)
+    hist = []
+    for t in study.trials:
+        assert t.params == fitted.ask(hist, task="synth0")
+        hist.append(Observation(t.params, t.value))
