@@ -143,15 +143,15 @@ def test_holds(declared, kit, expected):
     assert holds(declared, kit) is expected
 
 
-def test_optunahub_package_loads_and_runs_three_trials(syn, table):
+def test_optunahub_package_loads_and_runs_three_trials(syn, table, tmp_path):
     optunahub = pytest.importorskip("optunahub")
     module = optunahub.load_local_module(package="metahpo_sampler", registry_root=str(ROOT / "optunahub"))
     tuner = TUNERS["DeepKernelTuner"](syn)
-    sampler = module.MetaHPOSampler(tuner, seed=0, task="synth0")
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.optimize(lambda trial: table[config_key(suggest_config(trial, SEED_SPACE))], n_trials=3)
-    assert len(study.trials) == 3
-    assert [_kit_config(t) for t in study.trials] == _asked(tuner, study)
+    for given in (tuner, tuner.save(tmp_path / "dkgp.pt")):   # a fitted tuner, or the file it was saved to
+        study = optuna.create_study(direction="maximize", sampler=module.MetaHPOSampler(given, seed=0, task="synth0"))
+        study.optimize(lambda trial: table[config_key(suggest_config(trial, SEED_SPACE))], n_trials=3)
+        assert len(study.trials) == 3
+        assert [_kit_config(t) for t in study.trials] == _asked(tuner, study)
     with pytest.raises(ValueError, match="is not a meta-learned tuner of metahpo_kit"):
         module.MetaHPOSampler(RandomTuner(SEED_SPACE))
 
