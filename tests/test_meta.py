@@ -12,6 +12,7 @@ from metahpo_kit.meta import MetaSampler, MetaTuner
 from metahpo_kit.metadata import MetaDataset
 from metahpo_kit.space import SEED_SPACE, Categorical, Float, SearchSpace, config_key
 from metahpo_kit.study import suggest_config
+from metahpo_kit.tasks import load_task
 from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
 from metahpo_kit.tuners import Observation
 
@@ -173,3 +174,15 @@ def test_the_sampler_keeps_its_history_with_extra_and_equivalent_parameters(fitt
     for t in study.trials:
         assert t.params == fitted.ask(hist, task="synth0")
         hist.append(Observation(t.params, t.value))
+
+
+def test_a_task_whose_meta_features_do_not_match_is_said():
+    space = SearchSpace((Categorical("optimizer", ("adam", "sgd", "rmsprop")),
+                         Float("lr", 1e-3, 1e-1, log=True, values=(0.001, 0.01, 0.1))))
+    md = MetaDataset.from_frame(_grouped_frame(), space=space, task_col="dataset", score_col="acc",
+                                config_cols=["optimizer", "lr"], meta_features=["n_rows"])
+    tuner = DeepKernelTuner(space, n_steps=5, random_state=0).fit(md)
+    with pytest.warns(UserWarning, match=r"lack \['kind', 'n_rows'\] \(the training tasks' mean is used for them\); "
+                                         r"include \[.*'log_n_train'.*\], which it ignores"):
+        pick = tuner.ask([], task=load_task("wine"))
+    assert pick == tuner.ask([], task={"kind": float(tuner.mf_mean_[0]), "n_rows": float(tuner.mf_mean_[1])})
