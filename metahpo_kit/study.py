@@ -16,16 +16,18 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
 from .objective import as_objective
-from .space import SEED_SPACE, SearchSpace
+from .space import SearchSpace
+from .tasks import load_task
 from .storage import SHARED_STORAGES, fail_interrupted, make_storage, worker_id
 from .train import Budget, TrialResult, resolve_budget
-from .tuners import Observation, RandomTuner, SpaceExhausted, Tuner
+from .tuners import Observation, SpaceExhausted, Tuner
 
 # %% ../nbs/05a_study.ipynb #0befc513
 _EXCLUDED = ("interrupted", "surplus")
@@ -394,8 +396,8 @@ def _spawned_worker(args):
     _run_worker(*args)
 
 # %% ../nbs/05a_study.ipynb #84e81043
-def tune(objective_or_task,                 # a Task, a task name, an Objective, or a function of a config
-         tuner: Tuner | None = None,        # default: RandomTuner(SEED_SPACE, random_state=0)
+def tune(objective_or_task,                 # a Task, a task name or your data file/folder, an Objective, or a function
+         tuner: Tuner | None = None,        # default: the kit's meta-learned default, `default.default_tuner()`
          n_trials: int | None = None,       # stop when this many trials have finished in the study (resumes count)
          time_budget: float | None = None,  # seconds: no trial starts after this; trials are cut to the time left
          budget=None,                       # each trial's training budget (Budget, epochs or None: the default)
@@ -408,6 +410,8 @@ def tune(objective_or_task,                 # a Task, a task name, an Objective,
          progress: bool = False,            # show a tqdm progress bar
          metric: str = "accuracy",          # the validation score to maximise: "accuracy", or "f1" (macro-F1)
          verbose: bool = False,             # print a line per finished trial: source, score, epochs, seconds, limit
+         target: str | None = None,         # your data file or folder: the label column (`tasks.load_task`)
+         modality: str | None = None,       # your data: "tabular", "text" or "image" (None: inferred)
         ) -> StudyResult:
     """Tune `objective_or_task` with `tuner` on an Optuna study; every trial is stored as it finishes.
 
@@ -417,7 +421,14 @@ def tune(objective_or_task,                 # a Task, a task name, an Objective,
     configs: the first picks are the configs that ranked high by accuracy on similar tasks, and after that the
     surrogate adapts to the F1 scores of this study's trials. Where imbalance makes the two metrics rank configs
     differently, those first picks are no better than their accuracy rank makes them."""
-    tuner = tuner if tuner is not None else RandomTuner(SEED_SPACE, random_state=0)
+    if target is not None or modality is not None:
+        if not isinstance(objective_or_task, (str, Path)):
+            raise ValueError("target= and modality= describe your data file or folder; pass its path as the first "
+                             f"argument, not {type(objective_or_task).__name__}")
+        objective_or_task = load_task(str(objective_or_task), target=target, modality=modality, seed=seed)
+    if tuner is None:
+        from metahpo_kit.default import default_tuner   # imported here: it builds on this module
+        tuner = default_tuner(random_state=seed)
     if not isinstance(tuner, Tuner):
         raise ValueError(f"tuner={tuner!r} is not a metahpo_kit Tuner (ManualTuner, RandomTuner, GridTuner, TPETuner, "
                          "GPTuner, HyperbandTuner, ...)")

@@ -26,3 +26,16 @@ def test_import_loads_neither_torch_nor_a_tuner_and_an_unknown_name_says_so():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["[]", "module 'metahpo_kit' has no attribute 'no_such_name'"]
+
+
+def test_tune_takes_your_file_and_the_default_tuner(tmp_path, monkeypatch):
+    import pandas as pd
+    import pytest
+    from sklearn.datasets import load_wine
+    monkeypatch.setenv("METAHPO_CACHE_DIR", str(tmp_path / "cache"))
+    load_wine(as_frame=True).frame.to_csv(tmp_path / "wine.csv", index=False)
+    res = mk.tune(str(tmp_path / "wine.csv"), target="target", n_trials=3, budget=1)
+    assert isinstance(res.best_config, dict) and len(res.trials) == 3
+    assert res.trials["source"].tolist()[0] == "prior"                  # the meta-learned default chose it
+    with pytest.raises(ValueError, match="target= and modality= describe your data file"):
+        mk.tune(pd.DataFrame(), target="target", n_trials=1)
