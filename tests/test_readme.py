@@ -46,3 +46,36 @@ def test_readme_links_resolve():
     for target in re.findall(r"\]\(([^)#]+)\)", text):
         if "://" not in target:
             assert (ROOT / target).exists(), f"README links to {target}, which is not in the repository"
+
+
+def quickstart_blocks() -> list:
+    "(language, code) of every fenced block in the README's Quickstart section, in order."
+    text = README.read_text()
+    section = text.split("\n## Quickstart\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(sh|python)\n(.*?)```", section, re.S)
+
+
+def test_the_quickstart_has_a_command_line_a_python_and_an_optuna_block():
+    blocks = quickstart_blocks()
+    assert [lang for lang, _ in blocks] == ["sh", "sh", "python", "python"], blocks
+    assert "metahpo tune data.csv" in blocks[1][1] and "metahpo suggest data.csv" in blocks[1][1]
+    assert "mk.tune(" in blocks[2][1] and "optuna.create_study(" in blocks[3][1]
+
+
+def test_the_quickstart_runs_as_written(tmp_path):
+    "Each block in a fresh folder, in order, as a user pastes them: shell blocks in bash, Python blocks in python."
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "METAHPO_CACHE_DIR": str(tmp_path / "cache"), "METAHPO_THREADS": "1"}
+    outputs = []
+    for lang, code in quickstart_blocks():
+        cmd = ["bash", "-euo", "pipefail", "-c", code] if lang == "sh" else [sys.executable, "-c", code]
+        out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, f"{lang} block failed:\n{code}\n{out.stderr[-3000:]}"
+        outputs.append(out.stdout)
+    assert "best config:" in outputs[1] and "test macro-F1" in outputs[1]
+    assert all(word in outputs[1] for word in ("prior", "surrogate"))    # each trial says what chose it
+    assert "test accuracy" in outputs[2]
+    assert outputs[3].strip()
