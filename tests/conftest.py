@@ -60,11 +60,37 @@ def pytest_runtest_teardown(item):
         _PEAK["data_mb"], _PEAK["test"] = data, item.nodeid
 
 
+def _own_peak() -> dict:
+    return {"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **_PEAK}
+
+
+def pytest_sessionfinish(session):
+    "In a pytest-xdist worker: hand this process's memory figures to the controller."
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None:
+        out["metahpo_peak"] = _own_peak()
+
+
+_WORKERS = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    "In the pytest-xdist controller: collect each worker's memory figures."
+    peak = getattr(node, "workeroutput", {}).get("metahpo_peak")
+    if peak:
+        _WORKERS.append(peak)
+
+
 def pytest_terminal_summary(terminalreporter):
-    "The pytest process's peak RSS, and its largest VmData after a test (with the test): what the guard watches."
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    line = (f"memory: pytest peak RSS {own:.0f} MB; largest VmData after a test {_PEAK['data_mb']:.0f} MB "
-            f"({_PEAK['test']}); guard RLIMIT_DATA {f'{_MEM_GB:g} GB' if _MEM_GB > 0 else 'off'}")
+    """The test processes' peak RSS, and the largest VmData after a test (with the test): what the guard watches. With
+    pytest-xdist, the largest over the workers (the tests run there)."""
+    peaks = _WORKERS or [_own_peak()]
+    rss = max(p["rss_mb"] for p in peaks)
+    data = max(peaks, key=lambda p: p["data_mb"])
+    who = f"{len(peaks)} test processes" if _WORKERS else "pytest"
+    line = (f"memory: {who}, peak RSS {rss:.0f} MB; largest VmData after a test {data['data_mb']:.0f} MB "
+            f"({data['test']}); guard RLIMIT_DATA {f'{_MEM_GB:g} GB' if _MEM_GB > 0 else 'off'} a process")
     terminalreporter.write_line(line)
     out = os.environ.get("METAHPO_PEAK_RSS_FILE")
     if out:
