@@ -19,8 +19,6 @@ from metahpo_kit.build import build_metadataset, local_ray_cluster
 from metahpo_kit.metadata import MetaDataset
 from metahpo_kit.space import SEED_SPACE, config_key
 
-pytestmark = pytest.mark.xdist_group("ray")   # one local cluster at a time: every test of this file in one worker
-
 
 @pytest.fixture(scope="module")
 def cluster():
