@@ -132,9 +132,10 @@ def headline(out_png: Path | None) -> tuple:
         plt.close(fig)
     lines = ["## The main job: every tuner on held-out tasks", "",
              f"From `{rel(HEADLINE_RUN)}/` (`{command_of(HEADLINE_RUN / 'README.md')}`; the file names the machine). "
-             f"{n_tasks} held-out tasks from {n_data} datasets of the shipped meta-dataset, one task per dataset, seeds "
-             f"{', '.join(map(str, seeds))}; each tuner trains on every other dataset and the learned ones are "
-             "meta-trained anew for every held-out task and seed. Normalised regret after k trials (0 = the task's "
+             f"{n_tasks} held-out tasks from {n_data} datasets of the shipped meta-dataset"
+             f"{', one task per dataset' if n_tasks == n_data else ''}, seeds {', '.join(map(str, seeds))}; each tuner "
+             "trains on every other dataset and the learned ones are meta-trained anew for every held-out dataset and "
+             "seed. Normalised regret after k trials (0 = the task's "
              "best recorded config, 1 = its worst), mean over tasks [95% bootstrap interval]:", "",
              table, "", "![normalised regret against trials](images/headline.png)", "",
              "The learned default paired per dataset with each other tuner (wins/ties/losses, a tie within 0.01, "

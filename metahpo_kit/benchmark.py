@@ -18,6 +18,7 @@ import zlib
 
 import numpy as np
 import pandas as pd
+from joblib.externals.loky import ProcessPoolExecutor, as_completed   # joblib's process pool: no __main__ guard needed
 
 from .lookup import TabularObjective
 from .metadata import MetaDataset
@@ -27,6 +28,7 @@ from .tasks import base_dataset
 from .study import run_trials
 from .train import Budget, resolve_budget
 from .objective import TrainerObjective
+from .profiler import cpu_threads, physical_cores
 from .tuners import Observation, SpaceExhausted, Tuner, clone, tuner_class
 
 # %% ../nbs/08_benchmark.ipynb #a0fbc8e9
@@ -169,6 +171,82 @@ def _check_run(methods: dict, metadataset: MetaDataset, mode: str, holdout: str,
                              f"{'; '.join(tuner.space.difference(metadataset.space))} (the tuner's vs the meta-dataset's)")
         tuner.check_budget(n_trials)   # says so when a study this short never leaves a sampler's random start-up
 
+# %% ../nbs/08_benchmark.ipynb #710c75f8
+def _task_groups(tasks: list, metadataset: MetaDataset, holdout: str) -> list:
+    """[(exclude, [tasks])]: the held-out tasks grouped by what their tuners may not learn from, in first-seen order.
+    Leaving one task out excludes its whole dataset, so the tasks of one dataset form one group."""
+    groups = {}
+    for t in tasks:
+        exclude = tuple(sorted(metadataset.same_dataset(t))) if holdout == "leave-one-task-out" else ()
+        groups.setdefault(exclude, []).append(t)
+    return list(groups.items())
+
+
+def _objective(task: str, metadataset: MetaDataset, mode: str, epochs, load_kwargs) -> tuple:
+    "(objective, what the tuners are told of the task): a lookup in tabular mode; in live mode the trainer."
+    if mode == "tabular":
+        return TabularObjective(metadataset, task, epochs=epochs), task   # learned tuners know its meta-features
+    from metahpo_kit.build import parse_task_id
+    from metahpo_kit.tasks import load_task, meta_features
+    name, kw, extra = parse_task_id(task)
+    loaded = load_task(name, **{**(load_kwargs or {}), **kw})
+    return _LiveObjective(loaded, extra), meta_features(loaded)   # computed once, not at every ask
+
+
+def _run_group(methods: dict, metadataset: MetaDataset, exclude: tuple, tasks: list, mode: str, n_trials: int,
+               epochs, seeds: tuple, load_kwargs, seconds, fit_per_seed: bool) -> dict:
+    """{task: [one frame per (method, seed)]} for `tasks`, which share `exclude`. Each method is fitted once per fit
+    seed for the whole group (`fit_per_seed` and a random fit: one per seed; else one), seeded with the group and the
+    seed; each run is a copy of that fit with the run's own `random_state` (`run_seed_for(task, seed)`)."""
+    fits, out = {}, {}
+    for task in tasks:
+        objective, what = _objective(task, metadataset, mode, epochs, load_kwargs)
+        out[task] = []
+        for method, unfitted in methods.items():
+            for seed in seeds:
+                t0 = time.perf_counter()
+                fit_seed = seed if fit_per_seed and seeded_fit(unfitted) else seeds[0]
+                if (method, fit_seed) not in fits:
+                    fits[method, fit_seed] = _fitted(unfitted, metadataset, list(exclude), epochs,
+                                                     run_seed_for("|".join(exclude), fit_seed))
+                tuner = copy.deepcopy(fits[method, fit_seed])   # a copy sharing no mutable state with the fit
+                tuner.random_state = run_seed_for(task, seed)
+                fit_s = time.perf_counter() - t0
+                df = simulate(tuner, objective, n_trials, seed=seed, budget=Budget(epochs=epochs, seconds=seconds),
+                              task=what)
+                df.insert(0, "seed", seed)
+                df.insert(0, "task", task)
+                df.insert(0, "method", method)
+                df["fit_s"] = fit_s
+                out[task].append(df)
+    return out
+
+
+# %% ../nbs/08_benchmark.ipynb #4483e417
+_WORKER = {}   # what a benchmark worker process holds: the meta-dataset, sent once
+
+
+def _init_worker(metadataset: MetaDataset, threads: int) -> None:
+    "A worker process's start: its torch threads (its share of the CPU cores) and the meta-dataset."
+    import torch
+    torch.set_num_threads(threads)
+    _WORKER["metadataset"] = metadataset
+
+
+def _group_in_worker(args: tuple) -> dict:
+    "`_run_group` in a worker, on the meta-dataset it was started with."
+    return _run_group(args[0], _WORKER["metadataset"], *args[1:])
+
+
+def _n_workers(n_jobs, n_groups: int) -> int:
+    "Worker processes for `n_jobs` (scikit-learn's convention: None is 1, -1 one per CPU core), at most one a group."
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs={n_jobs!r} must be a whole number >= 1, or -1 (one process per CPU core), or None (1)")
+    return max(1, min(physical_cores() if n_jobs == -1 else int(n_jobs), n_groups))
+
+
 # %% ../nbs/08_benchmark.ipynb #2dd9cee4
 def run_benchmark(methods: dict,                     # name -> unfitted tuner (see `default_methods`)
                   metadataset: MetaDataset,          # training data for the transfer methods (and the lookup table)
@@ -181,15 +259,18 @@ def run_benchmark(methods: dict,                     # name -> unfitted tuner (s
                   progress: bool = True,             # a tqdm progress bar
                   load_kwargs: dict | None = None,   # live mode: passed to load_task (e.g. max_train)
                   seconds: float | None = None,      # live mode: also stop a trial's training after this many seconds
-                  fit_per_seed: bool = True,         # False: learned tuners fitted once per task (faster; see below)
+                  fit_per_seed: bool = True,         # False: learned tuners fitted once per dataset (faster; see below)
+                  n_jobs: int | None = None,         # worker processes (None: this one; -1: one per CPU core)
                  ) -> pd.DataFrame:
-    """Every method on every held-out task and seed: one row per (method, task, seed, trial). With `fit_per_seed`,
-    each (task, seed) run of a tuner whose fit is random (`seeded_fit`: MAML) fits its own clone, seeded with the
-    run's seed, so the spread over seeds includes the fit's; a tuner whose fit is the same for every seed is fitted
-    once per task (the same result, faster). Without, one clone per task is fitted (seeded with the first seed's run
-    seed) and each seed's run is a copy of it with its own `random_state`: the seed spread of a tuner with a random
-    fit then leaves out the fit's randomness (on a grid the MAML tuner's copies make identical runs). With `tasks`
-    None the too-flat tasks are left out (`headline_tasks`); they are in `result.attrs["left_out"]` (task -> why)."""
+    """Every method on every held-out task and seed: one row per (method, task, seed, trial). Leaving a task out
+    excludes its whole dataset, so a learned tuner is fitted once for the tasks of one dataset. With `fit_per_seed`,
+    a tuner whose fit is random (`seeded_fit`: MAML, the deep-kernel GP) is fitted once per seed, seeded with the
+    held-out dataset and the seed, so the spread over seeds includes the fit's; a tuner whose fit is the same for every
+    seed is fitted once (the same result, faster). Without, one fit (the first seed's) serves every seed: the seed
+    spread then leaves out the fit's randomness. Each run is a copy of its fit with the run's own `random_state`.
+    With `n_jobs`, the held-out datasets are shared out to worker processes (each with its share of the CPU cores as
+    torch threads); the rows are the same, in the same order, for every `n_jobs`. With `tasks` None the too-flat
+    tasks are left out (`headline_tasks`); they are in `result.attrs["left_out"]` (task -> why)."""
     _check_run(methods, metadataset, mode, holdout, seconds, n_trials)
     left_out = {}
     if tasks is None:
@@ -200,48 +281,38 @@ def run_benchmark(methods: dict,                     # name -> unfitted tuner (s
         missing = [t for t in tasks if t not in metadataset.tasks]
         if missing:
             raise ValueError(f"tabular mode looks results up: tasks {missing} are not in the meta-dataset")
+    if len(set(tasks)) < len(tasks):
+        raise ValueError(f"tasks: {sorted({t for t in tasks if tasks.count(t) > 1})} listed more than once")
+    groups = _task_groups(tasks, metadataset, holdout)
+    workers = _n_workers(n_jobs, len(groups))
+    jobs = [(methods, exclude, group, mode, n_trials, epochs, tuple(seeds), load_kwargs, seconds, fit_per_seed)
+            for exclude, group in groups]
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(tasks) * len(methods) * len(seeds), desc="benchmark", unit="run")
-    frames = []
-    for task in tasks:
-        exclude = metadataset.same_dataset(task) if holdout == "leave-one-task-out" else []
-        if mode == "tabular":
-            objective = TabularObjective(metadataset, task, epochs=epochs)
-            what = task                          # the held-out id: learned tuners know its meta-features
-        else:
-            from metahpo_kit.build import parse_task_id
-            from metahpo_kit.tasks import load_task, meta_features
-            name, kw, extra = parse_task_id(task)
-            loaded = load_task(name, **{**(load_kwargs or {}), **kw})
-            objective = _LiveObjective(loaded, extra)
-            what = meta_features(loaded)         # computed once, not at every ask
-        for method, unfitted in methods.items():
-            once = None
-            for seed in seeds:
-                t0 = time.perf_counter()
-                if fit_per_seed and seeded_fit(unfitted):
-                    tuner = _fitted(unfitted, metadataset, exclude, epochs, run_seed_for(task, seed))
-                else:
-                    once = once or _fitted(unfitted, metadataset, exclude, epochs, run_seed_for(task, seeds[0]))
-                    tuner = copy.deepcopy(once)   # a copy sharing no mutable state with `once`
-                    tuner.random_state = run_seed_for(task, seed)
-                fit_s = time.perf_counter() - t0
-                df = simulate(tuner, objective, n_trials, seed=seed, budget=Budget(epochs=epochs, seconds=seconds),
-                              task=what)
-                df.insert(0, "seed", seed)
-                df.insert(0, "task", task)
-                df.insert(0, "method", method)
-                df["fit_s"] = fit_s
-                frames.append(df)
+    done = {}
+    if workers == 1:
+        for job in jobs:
+            done.update(_run_group(job[0], metadataset, *job[1:]))
+            if bar is not None:
+                bar.update(len(job[2]) * len(methods) * len(seeds))
+    else:
+        threads = max(1, cpu_threads("train" if mode == "live" else "surrogate") // workers)   # 03_profiler
+        env = {"METAHPO_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(metadataset, threads), env=env) as pool:
+            largest_first = sorted(jobs, key=lambda job: -len(job[2]))
+            futures = {pool.submit(_group_in_worker, job): len(job[2]) for job in largest_first}
+            for f in as_completed(futures):
+                done.update(f.result())
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(futures[f] * len(methods) * len(seeds))
     if bar is not None:
         bar.close()
-    out = add_regret(pd.concat(frames, ignore_index=True), metadataset, epochs)
+    out = add_regret(pd.concat([df for t in tasks for df in done[t]], ignore_index=True), metadataset, epochs)
     out.attrs["left_out"] = left_out
     return out
+
 
 # %% ../nbs/08_benchmark.ipynb #161b41c4
 class _LiveObjective(TrainerObjective):

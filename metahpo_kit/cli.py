@@ -238,7 +238,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if not md.space.is_finite:
         print("(a proposal the held-out task did not record runs as the nearest untried config it recorded)")
     with torch_threads(cpu_threads("surrogate")):   # tabular: only tuners' small networks use torch (03_profiler)
-        res = run_benchmark(methods, md, tasks=tasks, n_trials=n_trials, epochs=args.epochs, seeds=seeds)
+        res = run_benchmark(methods, md, tasks=tasks, n_trials=n_trials, epochs=args.epochs, seeds=seeds,
+                            n_jobs=args.jobs)
     ks = tuple(k for k in (1, 3, 5, 10, 20) if k <= n_trials)
     if LEARNED_DEFAULT in methods and set(BASELINES) & set(methods):
         print(f"\nthe learned default ({LEARNED_DEFAULT}) against the best baseline at each k: mean normalised regret "
@@ -270,10 +271,8 @@ def _data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the split, the tuner and the training")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    "The `metahpo` argument parser, one sub-command a function."
-    parser = argparse.ArgumentParser(prog="metahpo", description="metahpo_kit: meta-learned hyperparameter tuning")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _tasks_parser(sub) -> None:
+    "The `metahpo tasks` sub-command."
     p = sub.add_parser("tasks", help="list the tasks, or load some and show their splits and meta-features")
     p.add_argument("--embedded", action="store_true", help="load the embedded tasks (no data directory, no network)")
     p.add_argument("--load", nargs="+", metavar="NAME", help="load these tasks")
@@ -282,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="the split seed")
     p.set_defaults(func=cmd_tasks)
 
+
+def _tune_parser(sub) -> None:
+    "The `metahpo tune` sub-command."
     p = sub.add_parser("tune", help="tune your data (or a task) with a tuner; resumable (the study lives in --storage)")
     _data_arguments(p)
     p.add_argument("--tuner", default=DEFAULT_TUNER, choices=sorted(TUNERS),
@@ -297,11 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for the trials CSV (default: the current folder)")
     p.set_defaults(func=cmd_tune)
 
+
+def _suggest_parser(sub) -> None:
+    "The `metahpo suggest` sub-command."
     p = sub.add_parser("suggest", help="the default tuner's zero-shot top configs for your data (nothing is trained)")
     _data_arguments(p)
     p.add_argument("-n", type=int, default=5, help="how many configs")
     p.set_defaults(func=cmd_suggest)
 
+
+# %% ../nbs/10_cli.ipynb #61e7afb2
+def _build_metadata_parser(sub) -> None:
+    "The `metahpo build-metadata` sub-command."
     p = sub.add_parser("build-metadata", help="train configs on tasks into a meta-dataset folder (resumable)")
     p.add_argument("tasks", nargs="+", help="task ids: names or variants name@max_train=N,arch=mlp,...")
     p.add_argument("--configs", default="grid", help="'grid' or a number of sampled configs per task")
@@ -316,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train packs as Ray tasks: on a local Ray cluster, or on the cluster at ADDRESS")
     p.set_defaults(func=cmd_build_metadata)
 
+
+def _benchmark_parser(sub) -> None:
+    "The `metahpo benchmark` sub-command."
     p = sub.add_parser("benchmark", help="tuners side by side, leave-one-task-out, on a meta-dataset")
     p.add_argument("--quick", action="store_true",
                    help="the main job: 3 seeds, 20 trials, MAML at 100 outer steps (a value you type wins); without "
@@ -335,8 +347,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MAML's outer steps of meta-training per held-out task (default 300; 100 with --quick)")
     p.add_argument("--dkgp-steps", type=int, default=300,
                    help="the deep-kernel GP's steps of meta-training per held-out task and seed")
+    p.add_argument("--jobs", type=int, default=-1,
+                   help="worker processes, each with its share of the CPU cores (default -1: one per core)")
     p.add_argument("--out", default="benchmark_results", help="folder for the CSV files and the plot")
     p.set_defaults(func=cmd_benchmark)
+
+
+# %% ../nbs/10_cli.ipynb #4b368d97
+def build_parser() -> argparse.ArgumentParser:
+    "The `metahpo` argument parser, one sub-command a function."
+    parser = argparse.ArgumentParser(prog="metahpo", description="metahpo_kit: meta-learned hyperparameter tuning")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _tasks_parser(sub)
+    _tune_parser(sub)
+    _suggest_parser(sub)
+    _build_metadata_parser(sub)
+    _benchmark_parser(sub)
     return parser
 
 

@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 from .objective import as_objective
 from .space import SearchSpace
 from .tasks import load_task
-from .storage import SHARED_STORAGES, fail_interrupted, make_storage, worker_id
+from .storage import SHARED_STORAGES, fail_interrupted, make_storage, open_study, worker_id
 from .train import Budget, TrialResult, resolve_budget
 from .tuners import Observation, SpaceExhausted, Tuner
 
@@ -364,18 +364,6 @@ def _run_worker(objective, tuner, storage, study_name, n_trials, time_budget, bu
     run_trials(objective, tuner, propose, record, time_budget, budget, seed, catch, failed)
 
 # %% ../nbs/05a_study.ipynb #6d29ca31
-def _check_metric(study: optuna.Study, metric: str) -> None:
-    "Record the metric of a new study; refuse to resume one with another (its values would mix two scores)."
-    saved = study.user_attrs.get("metric")
-    if saved is None and study.trials:
-        saved = "accuracy"   # a study made before the metric was recorded maximised accuracy
-    if saved is None:
-        study.set_user_attr("metric", metric)
-    elif saved != metric:
-        raise ValueError(f"study {study.study_name!r} maximises metric={saved!r}; it cannot resume with "
-                         f"metric={metric!r}. Use metric={saved!r}, or another study_name")
-
-
 def _progress_bar(study: optuna.Study, n_trials: int | None) -> tuple:
     "A tqdm bar of the study's finished trials, and the callback that moves it after each trial."
     from tqdm.auto import tqdm
@@ -394,6 +382,27 @@ def _spawned_worker(args):
     import torch
     torch.set_num_threads(1)
     _run_worker(*args)
+
+# %% ../nbs/05a_study.ipynb #689c0139
+def _check_tune_args(tuner, n_trials, time_budget, n_jobs, storage, metric) -> None:
+    "Raise a ValueError naming the first argument of `tune` that cannot work, and what it allows."
+    if not isinstance(tuner, Tuner):
+        raise ValueError(f"tuner={tuner!r} is not a metahpo_kit Tuner (ManualTuner, RandomTuner, GridTuner, TPETuner, "
+                         "GPTuner, HyperbandTuner, ...)")
+    if n_trials is None and time_budget is None:
+        raise ValueError("give n_trials=, time_budget= or both: a study needs a stopping rule")
+    if n_trials is not None and (isinstance(n_trials, bool) or int(n_trials) != n_trials or n_trials <= 0):
+        raise ValueError(f"n_trials={n_trials!r} must be a whole number > 0")
+    if time_budget is not None and not time_budget > 0:
+        raise ValueError(f"time_budget={time_budget!r} must be > 0 seconds")
+    if int(n_jobs) < 1:
+        raise ValueError(f"n_jobs={n_jobs!r} must be >= 1")
+    if n_jobs > 1 and (storage is None or isinstance(storage, optuna.storages.InMemoryStorage)):
+        raise ValueError(f"n_jobs={n_jobs} needs a storage shared between processes; use {SHARED_STORAGES}")
+    if metric not in METRICS:
+        raise ValueError(f"metric={metric!r} is not one of {list(METRICS)}: 'accuracy' maximises validation "
+                         "accuracy, 'f1' validation macro-F1")
+
 
 # %% ../nbs/05a_study.ipynb #84e81043
 def tune(objective_or_task,                 # a Task, a task name or your data file/folder, an Objective, or a function
@@ -429,22 +438,7 @@ def tune(objective_or_task,                 # a Task, a task name or your data f
     if tuner is None:
         from metahpo_kit.default import default_tuner   # imported here: it builds on this module
         tuner = default_tuner(random_state=seed)
-    if not isinstance(tuner, Tuner):
-        raise ValueError(f"tuner={tuner!r} is not a metahpo_kit Tuner (ManualTuner, RandomTuner, GridTuner, TPETuner, "
-                         "GPTuner, HyperbandTuner, ...)")
-    if n_trials is None and time_budget is None:
-        raise ValueError("give n_trials=, time_budget= or both: a study needs a stopping rule")
-    if n_trials is not None and (isinstance(n_trials, bool) or int(n_trials) != n_trials or n_trials <= 0):
-        raise ValueError(f"n_trials={n_trials!r} must be a whole number > 0")
-    if time_budget is not None and not time_budget > 0:
-        raise ValueError(f"time_budget={time_budget!r} must be > 0 seconds")
-    if int(n_jobs) < 1:
-        raise ValueError(f"n_jobs={n_jobs!r} must be >= 1")
-    if n_jobs > 1 and (storage is None or isinstance(storage, optuna.storages.InMemoryStorage)):
-        raise ValueError(f"n_jobs={n_jobs} needs a storage shared between processes; use {SHARED_STORAGES}")
-    if metric not in METRICS:
-        raise ValueError(f"metric={metric!r} is not one of {list(METRICS)}: 'accuracy' maximises validation "
-                         "accuracy, 'f1' validation macro-F1")
+    _check_tune_args(tuner, n_trials, time_budget, n_jobs, storage, metric)
     tuner.check_space()
     if n_trials is not None:
         tuner.check_budget(int(n_trials))   # a TPE/GP study no longer than its random start-up is random search
@@ -453,17 +447,7 @@ def tune(objective_or_task,                 # a Task, a task name or your data f
     tuner.check_space()
     storage_obj = make_storage(storage)
     study_name = study_name or f"{objective.name}-{tuner.name}"
-    study = optuna.create_study(study_name=study_name, storage=storage_obj, direction="maximize",
-                                load_if_exists=True)
-    _check_metric(study, metric)
-    saved = study.user_attrs.get("space")
-    if saved is None:
-        study.set_user_attr("space", tuner.space.to_dict())
-    else:
-        diff = SearchSpace.from_dict(saved).difference(tuner.space)
-        if diff:
-            raise ValueError(f"study {study_name!r} was made with another search space; differences (stored vs "
-                             f"given): {'; '.join(diff)}. Use another study_name, or the stored space")
+    study = open_study(study_name, storage_obj, tuner.space, metric)
     fail_interrupted(study, storage_obj)
     bar, progress_cb = _progress_bar(study, n_trials) if progress else (None, None)
     catch = tuple(catch)

@@ -105,6 +105,36 @@ def test_variants_of_the_held_out_dataset_are_left_out():
     assert trained_on[0] == ["b"]
 
 
+def test_the_tasks_of_one_dataset_share_their_fits():
+    "Two variants of one dataset exclude the same tasks: one fit per seed serves both; runs keep their own seeds."
+    md = synthetic_metadataset(n_tasks=3, seed=2)
+    frame = md.frame.copy()
+    frame["task"] = frame["task"].map({"synth0": "a@max_train=10", "synth1": "a", "synth2": "b"})
+    md.frame = frame
+    fits = []
+
+    class Counting(RandomTuner):
+        def fit(self, metadataset=None, exclude_tasks=()):
+            fits.append((tuple(exclude_tasks), self.random_state))
+            return self
+
+    res = run_benchmark({"c": Counting(md.space)}, md, tasks=["a@max_train=10", "a", "b"], n_trials=3, epochs=None,
+                        seeds=(0, 1), progress=False)
+    assert len(fits) == 4 and len(set(fits)) == 4   # (dataset a, dataset b) x (seed 0, seed 1)
+    first = res[res["trial"] == 1].set_index(["task", "seed"])["config"]
+    assert first["a@max_train=10", 0] != first["a", 0]   # each run draws with its own seed
+
+
+def test_worker_processes_give_the_same_rows():
+    "n_jobs shares the datasets out to processes; the rows (less timings) are the same, in the same order."
+    from metahpo_kit.transfer import PortfolioTuner
+    md = synthetic_metadataset(n_tasks=3, seed=0)
+    methods = {"random": RandomTuner(md.space), "portfolio": PortfolioTuner(md.space)}
+    one, two = (run_benchmark(methods, md, n_trials=4, epochs=None, seeds=(0, 1), progress=False, n_jobs=n)
+                .drop(columns=["fit_s", "elapsed_s", "peak_rss_mb"], errors="ignore") for n in (1, 2))
+    pd.testing.assert_frame_equal(one, two)
+
+
 def test_bad_input():
     md = synthetic_metadataset(n_tasks=2, seed=0)
     with pytest.raises(ValueError, match="mode='simulated' is not one of"):
@@ -116,10 +146,14 @@ def test_bad_input():
     other = SearchSpace(tuple(p for p in SEED_SPACE.params if p.name != "dropout"))
     with pytest.raises(ValueError, match="method 'random': its tuner's space differs from the meta-dataset's"):
         run_benchmark({"random": RandomTuner(other)}, md)
+    with pytest.raises(ValueError, match="listed more than once"):
+        run_benchmark({"random": RandomTuner(md.space)}, md, tasks=["synth0", "synth0"], epochs=None)
+    with pytest.raises(ValueError, match="n_jobs=0 must be a whole number >= 1, or -1"):
+        run_benchmark({"random": RandomTuner(md.space)}, md, epochs=None, n_jobs=0)
 
 
-def test_learned_tuners_are_fitted_per_task_and_seed():
-    "Each (task, seed) run fits its own clone, seeded with the run's seed; fit_per_seed=False fits once per task."
+def test_learned_tuners_are_fitted_per_dataset_and_seed():
+    "Each (held-out dataset, seed) fits its own clone, seeded with both; fit_per_seed=False fits once per dataset."
     md = synthetic_metadataset(n_tasks=3, seed=0)
     fits = []
 
