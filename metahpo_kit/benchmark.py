@@ -194,10 +194,11 @@ def _objective(task: str, metadataset: MetaDataset, mode: str, epochs, load_kwar
 
 
 def _run_group(methods: dict, metadataset: MetaDataset, exclude: tuple, tasks: list, mode: str, n_trials: int,
-               epochs, seeds: tuple, load_kwargs, seconds, fit_per_seed: bool) -> dict:
+               epochs, seeds: tuple, load_kwargs, seconds, fit_per_seed: bool, on_run=None) -> dict:
     """{task: [one frame per (method, seed)]} for `tasks`, which share `exclude`. Each method is fitted once per fit
     seed for the whole group (`fit_per_seed` and a random fit: one per seed; else one), seeded with the group and the
-    seed; each run is a copy of that fit with the run's own `random_state` (`run_seed_for(task, seed)`)."""
+    seed; each run is a copy of that fit with the run's own `random_state` (`run_seed_for(task, seed)`). `on_run()`,
+    when given, is called after each run."""
     fits, out = {}, {}
     for task in tasks:
         objective, what = _objective(task, metadataset, mode, epochs, load_kwargs)
@@ -219,6 +220,8 @@ def _run_group(methods: dict, metadataset: MetaDataset, exclude: tuple, tasks: l
                 df.insert(0, "method", method)
                 df["fit_s"] = fit_s
                 out[task].append(df)
+                if on_run is not None:
+                    on_run()
     return out
 
 
@@ -294,9 +297,7 @@ def run_benchmark(methods: dict,                     # name -> unfitted tuner (s
     done = {}
     if workers == 1:
         for job in jobs:
-            done.update(_run_group(job[0], metadataset, *job[1:]))
-            if bar is not None:
-                bar.update(len(job[2]) * len(methods) * len(seeds))
+            done.update(_run_group(job[0], metadataset, *job[1:], on_run=bar.update if bar is not None else None))
     else:
         threads = max(1, cpu_threads("train" if mode == "live" else "surrogate") // workers)   # 03_profiler
         env = {"METAHPO_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
