@@ -50,11 +50,13 @@ def simulate(tuner,                 # a kit tuner (fitted if it learns)
              task=None,             # what is tuned, passed to `tuner.ask` (None: the objective's `task`)
             ) -> pd.DataFrame:
     """Run `tuner` on `objective` for `n_trials` trials; one row per trial with the incumbent's scores. The loop and
-    the trial budget are `tune`'s (`study.run_trials`, `study.trial_budget`), with no study storage around them. On an
-    objective that holds only some configs (`TabularObjective.recorded`), the tuner chooses among those (see
-    `propose_recorded`); `skipped` counts the proposals it made that the task could not run."""
+    the trial budget are `tune`'s (`study.run_trials`, `study.trial_budget`, `Tuner.for_budget`), with no study storage
+    around them. On an objective that holds only some configs (`TabularObjective.recorded`), the tuner chooses among
+    those (see `propose_recorded`); `skipped` counts the proposals it made that the task could not run."""
     task = task if task is not None else objective.task
     budget = resolve_budget(budget)
+    default = objective.default_budget() if hasattr(objective, "default_budget") else None
+    tuner = tuner.for_budget(budget or default)   # a multi-fidelity tuner's rungs within the trial budget, as in `tune`
     recorded = objective.recorded() if hasattr(objective, "recorded") else None
     history, hidden, rows = [], [], []
     best_val, best_test, best_f1, elapsed = -np.inf, np.nan, np.nan, 0.0

@@ -300,3 +300,14 @@ def test_paired_averages_a_datasets_variants_first():
         paired(df, "a", "b", k=1, by="seed")
     at1 = at_k(df, 1).assign(k=1)                     # rows already at k (bench scripts' CSVs) give the same
     assert paired(at1.drop(columns="trial"), "a", "b", k=1) == p
+
+
+def test_hyperband_in_the_benchmark_trains_within_the_trial_budget():
+    "simulate gives a multi-fidelity tuner the trial budget (`for_budget`), as `tune` does: no rung past 2 epochs."
+    from metahpo_kit.metadata import load_shipped
+    from metahpo_kit.train import Budget
+    from metahpo_kit.tuners import HyperbandTuner
+    md = load_shipped()
+    res = simulate(HyperbandTuner(md.space, random_state=0), TabularObjective(md, "titanic", epochs=2), n_trials=12,
+                   budget=Budget(epochs=2))
+    assert len(res) == 12 and res["epochs"].max() == 2
