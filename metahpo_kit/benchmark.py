@@ -518,7 +518,14 @@ def plot_regret(df: pd.DataFrame, ax=None, metric: str = "regret", log_x: bool =
     per_task = df.groupby(["method", "task", "trial"], as_index=False)[metric].mean()
     sns.lineplot(data=per_task, x="trial", y=metric, hue="method", errorbar=("ci", 95), seed=0, ax=ax)   # a seeded bootstrap band
     if log_x:
+        from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, ScalarFormatter
         ax.set_xscale("log")
+        last = int(per_task["trial"].max())
+        ax.xaxis.set_major_locator(FixedLocator([k for k in (1, 2, 3, 5, 10, 20, 50, 100, 200, 500) if k <= last]))
+        ax.xaxis.set_major_formatter(ScalarFormatter())   # trials as whole numbers, not powers of ten
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), frameon=False)   # beside the curves, not on them
     ax.set_ylabel("normalised regret" if metric == "regret" else metric)
     ax.set_title("Anytime performance (mean over tasks, 95% band)")
     return ax
