@@ -25,7 +25,7 @@ from .metadata import MetaDataset
 from .report import task_report
 from .space import SEED_SPACE, SearchSpace, config_key, seed_for
 from .tasks import base_dataset
-from .study import run_trials
+from .study import for_trials, run_trials
 from .train import Budget, resolve_budget
 from .objective import TrainerObjective
 from .profiler import cpu_threads, physical_cores
@@ -50,13 +50,12 @@ def simulate(tuner,                 # a kit tuner (fitted if it learns)
              task=None,             # what is tuned, passed to `tuner.ask` (None: the objective's `task`)
             ) -> pd.DataFrame:
     """Run `tuner` on `objective` for `n_trials` trials; one row per trial with the incumbent's scores. The loop and
-    the trial budget are `tune`'s (`study.run_trials`, `study.trial_budget`, `Tuner.for_budget`), with no study storage
+    the trial budget are `tune`'s (`study.run_trials`, `study.trial_budget`, `study.for_trials`), with no study storage
     around them. On an objective that holds only some configs (`TabularObjective.recorded`), the tuner chooses among
     those (see `propose_recorded`); `skipped` counts the proposals it made that the task could not run."""
     task = task if task is not None else objective.task
     budget = resolve_budget(budget)
-    default = objective.default_budget() if hasattr(objective, "default_budget") else None
-    tuner = tuner.for_budget(budget or default)   # a multi-fidelity tuner's rungs within the trial budget, as in `tune`
+    tuner = for_trials(tuner, budget, objective)   # a multi-fidelity tuner's rungs within the budget, as in `tune`
     recorded = objective.recorded() if hasattr(objective, "recorded") else None
     history, hidden, rows = [], [], []
     best_val, best_test, best_f1, elapsed = -np.inf, np.nan, np.nan, 0.0
@@ -195,12 +194,12 @@ def _objective(task: str, metadataset: MetaDataset, mode: str, epochs, load_kwar
     return _LiveObjective(loaded, extra), meta_features(loaded)   # computed once, not at every ask
 
 
-def _run_group(methods: dict, metadataset: MetaDataset, exclude: tuple, tasks: list, mode: str, n_trials: int,
+def _run_group(metadataset: MetaDataset, exclude: tuple, tasks: list, *, methods: dict, mode: str, n_trials: int,
                epochs, seeds: tuple, load_kwargs, seconds, fit_per_seed: bool, on_run=None) -> dict:
-    """{task: [one frame per (method, seed)]} for `tasks`, which share `exclude`. Each method is fitted once per fit
-    seed for the whole group (`fit_per_seed` and a random fit: one per seed; else one), seeded with the group and the
-    seed; each run is a copy of that fit with the run's own `random_state` (`run_seed_for(task, seed)`). `on_run()`,
-    when given, is called after each run."""
+    """{task: [one frame per (method, seed)]} for `tasks`, which share `exclude` (the keywords are `run_benchmark`'s).
+    Each method is fitted once per fit seed for the whole group (`fit_per_seed` and a random fit: one per seed; else
+    one), seeded with the group and the seed; each run is a copy of that fit with the run's own `random_state`
+    (`run_seed_for(task, seed)`). `on_run()`, when given, is called after each run."""
     fits, out = {}, {}
     for task in tasks:
         objective, what = _objective(task, metadataset, mode, epochs, load_kwargs)
@@ -238,9 +237,9 @@ def _init_worker(metadataset: MetaDataset, threads: int) -> None:
     _WORKER["metadataset"] = metadataset
 
 
-def _group_in_worker(args: tuple) -> dict:
+def _group_in_worker(exclude: tuple, tasks: list, settings: dict) -> dict:
     "`_run_group` in a worker, on the meta-dataset it was started with."
-    return _run_group(args[0], _WORKER["metadataset"], *args[1:])
+    return _run_group(_WORKER["metadataset"], exclude, tasks, **settings)
 
 
 def _n_workers(n_jobs, n_groups: int) -> int:
@@ -290,26 +289,29 @@ def run_benchmark(methods: dict,                     # name -> unfitted tuner (s
         raise ValueError(f"tasks: {sorted({t for t in tasks if tasks.count(t) > 1})} listed more than once")
     groups = _task_groups(tasks, metadataset, holdout)
     workers = _n_workers(n_jobs, len(groups))
-    jobs = [(methods, exclude, group, mode, n_trials, epochs, tuple(seeds), load_kwargs, seconds, fit_per_seed)
-            for exclude, group in groups]
+    settings = dict(methods=methods, mode=mode, n_trials=n_trials, epochs=epochs, seeds=tuple(seeds),
+                    load_kwargs=load_kwargs, seconds=seconds, fit_per_seed=fit_per_seed)
+    runs_per_task = len(methods) * len(seeds)
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(tasks) * len(methods) * len(seeds), desc="benchmark", unit="run")
+        bar = tqdm(total=len(tasks) * runs_per_task, desc="benchmark", unit="run")
     done = {}
     if workers == 1:
-        for job in jobs:
-            done.update(_run_group(job[0], metadataset, *job[1:], on_run=bar.update if bar is not None else None))
+        for exclude, group in groups:
+            done.update(_run_group(metadataset, exclude, group, **settings,
+                                   on_run=bar.update if bar is not None else None))
     else:
         threads = max(1, cpu_threads("train" if mode == "live" else "surrogate") // workers)   # 03_profiler
         env = {"METAHPO_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(metadataset, threads), env=env) as pool:
-            largest_first = sorted(jobs, key=lambda job: -len(job[2]))
-            futures = {pool.submit(_group_in_worker, job): len(job[2]) for job in largest_first}
+            largest_first = sorted(groups, key=lambda g: -len(g[1]))
+            futures = {pool.submit(_group_in_worker, exclude, group, settings): len(group)
+                       for exclude, group in largest_first}
             for f in as_completed(futures):
                 done.update(f.result())
                 if bar is not None:
-                    bar.update(futures[f] * len(methods) * len(seeds))
+                    bar.update(futures[f] * runs_per_task)
     if bar is not None:
         bar.close()
     out = add_regret(pd.concat([df for t in tasks for df in done[t]], ignore_index=True), metadataset, epochs)
