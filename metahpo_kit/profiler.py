@@ -15,7 +15,6 @@ import threading
 import time
 
 import psutil
-import torch
 from fastcore.basics import patch
 
 # %% ../nbs/03_profiler.ipynb #96702c29
@@ -51,6 +50,7 @@ _open_lock = threading.Lock()
 
 def _gpu_util_reader():
     "A function returning the current GPU utilisation in percent, or None when NVML is not there."
+    import torch
     try:
         import pynvml
         pynvml.nvmlInit()
@@ -71,6 +71,7 @@ class ResourceProfiler:
                  gpu: "bool | None" = None,      # profile the GPU too; None: when CUDA is available
                  poll_s: float = 0.02,           # polling period of the fallback RSS poller and the GPU utilisation
                 ):
+        import torch
         self.samples = samples
         self.gpu = torch.cuda.is_available() if gpu is None else bool(gpu)
         self.poll_s = poll_s
@@ -86,6 +87,7 @@ class ResourceProfiler:
                 self._gpu_utils.append(self._gpu_read())
 
     def __enter__(self):
+        import torch
         self.result = None
         self._gpu_read = None
         self._gpu_utils = []
@@ -110,6 +112,7 @@ class ResourceProfiler:
         return self
 
     def __exit__(self, *exc):
+        import torch
         if self.gpu:
             torch.cuda.synchronize()
         wall = time.perf_counter() - self._t0
@@ -192,6 +195,7 @@ def cpu_threads(work: str = "train",   # "train": a base model's training; "surr
 @contextlib.contextmanager
 def torch_threads(n: int):   # torch's intra-op threads inside the block
     "Run the block with `n` torch threads, then give back the count the process had."
+    import torch
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"torch_threads(n={n!r}): n must be a whole number >= 1")
     before = torch.get_num_threads()

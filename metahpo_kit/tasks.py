@@ -17,16 +17,8 @@ import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pandas as pd
-import torch
-from sklearn.compose import ColumnTransformer
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.impute import SimpleImputer
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import metahpo_kit
 from .catalogue import (EMBEDDED_LOADERS, EMBEDDED_TASKS, MODALITIES, RDATASETS_TASKS, TASKS, TaskSpec,
@@ -48,8 +40,9 @@ def _find_col(columns, name: str, what: str, task: str) -> str:
                      f"pass {arg}= one of them")
 
 
-def _labels(ds: datasets.DatasetDict, target: str, task: str) -> tuple[dict, list[str]]:
+def _labels(ds: "datasets.DatasetDict", target: str, task: str) -> tuple[dict, list[str]]:
     "`{split: int64 array}` and the class names (at least two; no label missing)."
+    import datasets
     feat = ds["train"].features[target]
     if isinstance(feat, datasets.ClassLabel):
         names = list(feat.names)
@@ -104,6 +97,7 @@ def _carve(y: np.ndarray, n_out: int, seed: int) -> tuple[np.ndarray, np.ndarray
     idx = np.arange(len(y))
     if n_out <= 0:
         return idx, idx[:0]
+    from sklearn.model_selection import train_test_split
     strat = _stratify(y)
     try:
         keep, out = train_test_split(idx, test_size=n_out, random_state=seed, stratify=strat)
@@ -117,8 +111,12 @@ def valid_size(n: int) -> int:
     return int(min(max(math.ceil(0.2 * n), 500), n // 2))
 
 # %% ../nbs/01_tasks.ipynb #0e001a0d
-def tabular_preprocessor(df: pd.DataFrame) -> ColumnTransformer:
+def tabular_preprocessor(df: pd.DataFrame) -> "sklearn.compose.ColumnTransformer":
     "An unfitted `ColumnTransformer` for the columns of `df`: numbers scaled, categories one-hot."
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
     num = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])]
     cat = [c for c in df.columns if c not in num]
     return ColumnTransformer([
@@ -129,7 +127,7 @@ def tabular_preprocessor(df: pd.DataFrame) -> ColumnTransformer:
     ], sparse_threshold=0.0)
 
 
-def _table(d: datasets.Dataset, cols: list[str]) -> pd.DataFrame:
+def _table(d: "datasets.Dataset", cols: list[str]) -> pd.DataFrame:
     "The feature columns of `d` as a DataFrame; missing values as NaN, categories as objects."
     df = d.select_columns(cols).to_pandas()
     for c in df.columns:
@@ -140,7 +138,7 @@ def _table(d: datasets.Dataset, cols: list[str]) -> pd.DataFrame:
     return df
 
 # %% ../nbs/01_tasks.ipynb #f1c8c2d4
-def _images(d: datasets.Dataset, col: str) -> np.ndarray:
+def _images(d: "datasets.Dataset", col: str) -> np.ndarray:
     "The image column of `d` as uint8 `N, C, H, W` (PIL images, nested lists or arrays)."
     first = d[0][col]
     if hasattr(first, "mode"):  # PIL images: one mode for all, colour wins
@@ -168,6 +166,7 @@ class VocabTokenizer:
 
     def fit(self, texts: list[str]):
         "Learn the vocabulary from the training texts."
+        from sklearn.feature_extraction.text import CountVectorizer
         cv = CountVectorizer(max_features=self.max_vocab - 2, min_df=min(self.min_df, max(1, len(texts) // 2)))
         cv.fit(texts)
         words = sorted(cv.vocabulary_, key=cv.vocabulary_.get)
@@ -178,8 +177,10 @@ class VocabTokenizer:
     def vocab_size(self) -> int:
         return len(self.vocab_) + 2
 
-    def __call__(self, texts: list[str]) -> torch.Tensor:
+    def __call__(self, texts: list[str]) -> "torch.Tensor":
         "Token ids `N, max_length` (int64), 0-padded; the words are CountVectorizer's (lower-cased, 2+ letters)."
+        import torch
+        from sklearn.feature_extraction.text import CountVectorizer
         analyzer = CountVectorizer().build_analyzer()
         out = np.zeros((len(texts), self.max_length), dtype=np.int64)
         for i, t in enumerate(texts):
@@ -273,7 +274,7 @@ def _subsample(y: np.ndarray, n: int | None, seed: int) -> np.ndarray:
     return keep
 
 # %% ../nbs/01_tasks.ipynb #a68b48f9
-def _build(spec: TaskSpec, raw: datasets.DatasetDict, seed: int, max_train, max_test, max_length, max_vocab) -> dict:
+def _build(spec: TaskSpec, raw: "datasets.DatasetDict", seed: int, max_train, max_test, max_length, max_vocab) -> dict:
     "Splits, labels and features of `raw` as a picklable payload."
     name = spec.name
     if "train" not in raw:
@@ -332,6 +333,7 @@ def _build(spec: TaskSpec, raw: datasets.DatasetDict, seed: int, max_train, max_
 # %% ../nbs/01_tasks.ipynb #55ff13a2
 def _assemble(spec: TaskSpec, payload: dict, info: dict) -> Task:
     "A `Task` from a cached payload."
+    import torch
     X = {}
     for s in SPLITS:
         x = payload["X"][s]
@@ -391,7 +393,7 @@ def _raw(spec: TaskSpec, source: dict, kind: str, modality, seed: int, name: str
         raw = as_images(raw, _find_col(raw["train"].column_names, spec.input_col or "image", "image", spec.name))
     if kind == "file":
         train, test, note = split_file(y["train"], class_names, target, seed)
-        raw = datasets.DatasetDict({"train": raw["train"].select(train), "test": raw["train"].select(test)})
+        raw = type(raw)({"train": raw["train"].select(train), "test": raw["train"].select(test)})   # a DatasetDict
         notes.append(note)
     return raw, spec, notes
 
@@ -410,6 +412,7 @@ def load_task(name: str,                      # a catalogue name (`list_tasks()`
               cache: bool = True,             # read and write the processed-task cache
              ) -> Task:
     "Load a task: fixed train/valid/test splits as tensors, preprocessing fitted on train; `info['notes']` says what was decided."
+    import torch
     for arg, v in (("max_train", max_train), ("max_test", max_test)):
         if v is not None and int(v) < 2:
             raise ValueError(f"{arg}={v} must be at least 2 (or None for all rows)")
@@ -459,6 +462,7 @@ META_FEATURES = ("is_image", "is_text", "is_tabular", "log_n_train", "log_input_
 
 def _flat(task: Task, split: str, idx: np.ndarray):
     "Features of rows `idx` as a 2-D matrix for the landmarkers (bag of words for text)."
+    import torch
     x = task.X[split][torch.as_tensor(idx)]
     if task.modality != "text":
         return x.reshape(len(idx), -1).numpy().astype(np.float32)

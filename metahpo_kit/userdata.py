@@ -16,11 +16,9 @@ import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 
-import datasets
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from sklearn.model_selection import train_test_split
 
 from .catalogue import EMBEDDED_TASKS, _local_files
 
@@ -54,8 +52,9 @@ def own_source(name: str,  # a file, a folder, or a hub id
 
 # %% ../nbs/01b_userdata.ipynb #5e1d0a0a
 def read_file(path: Path,  # a .csv or .parquet file
-             ) -> datasets.DatasetDict:
+             ) -> "datasets.DatasetDict":
     "One CSV or Parquet file as a one-split `DatasetDict` (`train`)."
+    import datasets
     path = Path(path)
     try:
         if path.suffix.lower() == ".csv":
@@ -73,6 +72,7 @@ TEXT_MIN_WORDS = 5
 
 def is_image_feature(feature) -> bool:
     "Whether a Hugging Face feature holds images: `Image`, bytes, a dict with 'bytes', or 2-D+ arrays."
+    import datasets
     if isinstance(feature, (datasets.Image, datasets.Array2D, datasets.Array3D)):
         return True
     if isinstance(feature, dict):
@@ -84,9 +84,9 @@ def is_image_feature(feature) -> bool:
     return False
 
 
-def median_words(d: datasets.Dataset,  # the rows
-                 col: str,             # a string column
-                 n: int = 1000,        # rows looked at, evenly spread
+def median_words(d: "datasets.Dataset",  # the rows
+                 col: str,               # a string column
+                 n: int = 1000,          # rows looked at, evenly spread
                 ) -> float:
     "Median count of words (runs of non-space characters) per non-empty row of `col`."
     idx = np.unique(np.linspace(0, len(d) - 1, min(n, len(d))).astype(int)) if len(d) else []
@@ -95,10 +95,11 @@ def median_words(d: datasets.Dataset,  # the rows
 
 # %% ../nbs/01b_userdata.ipynb #5e1d0a0e
 def _is_string(feature) -> bool:
+    import datasets
     return isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")
 
 
-def infer_modality(d: datasets.Dataset,       # the training rows
+def infer_modality(d: "datasets.Dataset",     # the training rows
                    target: str,               # the label column (never an input)
                    drop: tuple = (),          # columns that are not features
                    input_col: str | None = None,  # the image or text column, when you named it
@@ -128,10 +129,11 @@ def infer_modality(d: datasets.Dataset,       # the training rows
     return "tabular", None, "modality inferred: tabular (no text or image column)"
 
 # %% ../nbs/01b_userdata.ipynb #5e1d0a11
-def as_images(raw: datasets.DatasetDict,  # the splits
-              col: str,                   # the image column
-             ) -> datasets.DatasetDict:
+def as_images(raw: "datasets.DatasetDict",  # the splits
+              col: str,                     # the image column
+             ) -> "datasets.DatasetDict":
     "Image bytes (or dicts with 'bytes') decoded as Hugging Face `Image`s; other columns as they are."
+    import datasets
     f = raw["train"].features[col]
     if isinstance(f, dict) or (isinstance(f, datasets.Value) and f.dtype in ("binary", "large_binary")):
         return raw.cast_column(col, datasets.Image())
@@ -155,6 +157,7 @@ def split_file(y: np.ndarray,       # int labels of every row, 0..k-1
                          f"validation and test (at least {MIN_CLASS_ROWS} rows per class; the counts: "
                          f"{dict(zip(map(str, class_names), counts.tolist()))}). Drop or merge the rare classes, or "
                          "pass a folder with your own train and test files")
+    from sklearn.model_selection import train_test_split
     idx = np.arange(len(y))
     try:
         train, test = train_test_split(idx, test_size=TEST_FRACTION, random_state=seed, stratify=y)
@@ -205,6 +208,7 @@ def hub_unreachable(timeout: float = HUB_TIMEOUT) -> str | None:
 
 
 def _hub_cached(hub_id: str) -> bool:
+    import datasets
     from huggingface_hub import constants
     return ((Path(constants.HF_HUB_CACHE) / f"datasets--{hub_id.replace('/', '--')}").is_dir()
             or (Path(datasets.config.HF_DATASETS_CACHE) / hub_id.replace("/", "___")).is_dir())

@@ -1,16 +1,19 @@
 "The default tuner: fitted once, cached under a key of the kit's version, the data and the parameters; `suggest`."
+import json
 import os
 import subprocess
 import sys
 import warnings
 
+import numpy as np
 import optuna
 import pytest
 
 import metahpo_kit.default as default
 from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.default import Suggestion, cache_key, default_tuner, suggest, tuner_path
-from metahpo_kit.meta import MetaSampler, MetaTuner
+from metahpo_kit.meta import MetaTuner
+from metahpo_kit.sampler import MetaSampler
 from metahpo_kit.metadata import MetaDataset
 from metahpo_kit.space import SEED_SPACE, SearchSpace, config_key
 from metahpo_kit.study import suggest_config
@@ -37,7 +40,7 @@ def fits(monkeypatch):
 
 def test_the_cache_refits_when_the_data_or_the_parameters_change_and_not_otherwise(syn, fits, tmp_path):
     first = default_tuner(metadataset=syn, cache_dir=tmp_path, n_steps=10)
-    assert fits == ["DeepKernelTuner"] and len(list(tmp_path.glob("*.pt"))) == 1
+    assert fits == ["DeepKernelTuner"] and len(list(tmp_path.glob("*.npz"))) == 1
     again = default_tuner(metadataset=syn, cache_dir=tmp_path, n_steps=10)
     assert len(fits) == 1                                                         # read, not fitted
     assert again.top_untried([], task="synth0", n=4) == first.top_untried([], task="synth0", n=4)
@@ -51,9 +54,9 @@ def test_the_cache_refits_when_the_data_or_the_parameters_change_and_not_otherwi
     default_tuner(metadataset=MetaDataset(syn.space, syn.frame.copy()), cache_dir=tmp_path, n_steps=10)
     default_tuner(metadataset=edited, cache_dir=tmp_path, n_steps=10)
     assert len(fits) == 4                                                         # the same data again
-    assert len(list(tmp_path.glob("*.pt"))) == 4 and not list(tmp_path.glob("*.tmp*"))
+    assert len(list(tmp_path.glob("*.npz"))) == 4 and not list(tmp_path.glob("*.tmp*"))
     default_tuner(metadataset=syn, cache_dir=tmp_path, n_steps=10, cache=False)
-    assert len(fits) == 5 and len(list(tmp_path.glob("*.pt"))) == 4               # cache=False: no read, no write
+    assert len(fits) == 5 and len(list(tmp_path.glob("*.npz"))) == 4               # cache=False: no read, no write
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "other tuner"])
@@ -124,7 +127,7 @@ def test_suggest_and_the_sampler_use_the_default_tuner_from_the_kit_cache(syn, f
     monkeypatch.setattr(default, "load_shipped", lambda: syn)   # the shipped meta-dataset, small
     monkeypatch.setattr(default, "DEFAULT_LEARNER", QuickKernel)
     s = suggest("synth0", n=3)
-    assert len(fits) == 1 and len(list((tmp_path / "tuners").glob("dkgp-*.pt"))) == 1
+    assert len(fits) == 1 and len(list((tmp_path / "tuners").glob("dkgp-*.npz"))) == 1
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=MetaSampler(task="synth0"))
     study.optimize(lambda t: float(len(suggest_config(t, SEED_SPACE))), n_trials=1)
@@ -138,3 +141,72 @@ class QuickKernel(DeepKernelTuner):
     def __init__(self, space=SEED_SPACE, *, epochs=None, hidden=(16,), n_features=4, n_steps=10, zero_shot="prior",
                  n_cover=2, n_candidates=None, acquisition="ei", kappa=0.5, random_state=None):
         self._keep(locals())
+
+
+def test_the_shipped_default_tuner_is_current_and_read_without_a_fit(fits, tmp_path):
+    "The fitted tuner in the package is the one `default_tuner()` fits now (the kit's version, the data, the defaults)."
+    fp = default.shipped_fingerprint(tmp_path)
+    tuner = default.DEFAULT_LEARNER(SearchSpace.from_dict(json.loads(fp[0])), random_state=0)
+    expected = tuner_path(fp, tuner, default.SHIPPED_TUNERS)
+    assert [p.name for p in default.SHIPPED_TUNERS.glob("*.npz")] == [expected.name], (
+        "the shipped default tuner is stale: run "
+        "python -c 'from metahpo_kit.default import ship_default_tuner; ship_default_tuner()'")
+    shipped = default_tuner(cache_dir=tmp_path)
+    assert fits == [] and not list(tmp_path.glob("*.npz"))        # read from the package: no fit, nothing written
+    fresh = default_tuner(cache=False)
+    assert fits == ["DeepKernelTuner"]
+    for task in ("wine", {"is_tabular": 1.0, "log_n_train": 3.0}):
+        assert shipped.top_untried([], task=task, n=5) == fresh.top_untried([], task=task, n=5)
+        for a, b in zip(shipped.predict([], task=task), fresh.predict([], task=task)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_the_shipped_fingerprint_is_kept_by_the_files_bytes(tmp_path, monkeypatch):
+    from metahpo_kit.metadata import _fingerprint, load_shipped
+    fp = default.shipped_fingerprint(tmp_path)
+    assert json.dumps(list(fp)) == json.dumps(list(_fingerprint(load_shipped())))
+    monkeypatch.setattr(default, "load_shipped", lambda: pytest.fail("the shipped meta-dataset was read again"))
+    assert default.shipped_fingerprint(tmp_path) == fp
+    monkeypatch.setattr(default, "SHIPPED", tmp_path / "other")   # other files: another memo, computed afresh
+    (tmp_path / "other").mkdir()
+    with pytest.raises(BaseException, match="read again"):
+        default.shipped_fingerprint(tmp_path)
+
+
+def test_data_meta_features_are_computed_once_per_content(tmp_path, monkeypatch):
+    from sklearn.datasets import load_iris
+    from metahpo_kit.tasks import load_task, meta_features
+    frame = load_iris(as_frame=True).frame
+    data = tmp_path / "flowers.csv"
+    frame.to_csv(data, index=False)
+    cache = tmp_path / "cache"
+    name, mf, notes = default.data_meta_features(data, "target", cache_dir=cache)
+    task = load_task(str(data), target="target", cache=False)
+    assert (name, mf, notes) == (task.name, meta_features(task), task.info["notes"])
+    monkeypatch.setattr(default, "load_task", lambda *a, **k: pytest.fail("the data was loaded again"))
+    assert default.data_meta_features(data, "target", cache_dir=cache) == (name, mf, notes)
+    frame.iloc[:120].to_csv(data, index=False)                      # other bytes: computed afresh
+    with pytest.raises(BaseException, match="loaded again"):
+        default.data_meta_features(data, "target", cache_dir=cache)
+    with pytest.raises(BaseException, match="loaded again"):        # another seed: another split
+        default.data_meta_features(tmp_path / "flowers.csv", "target", seed=1, cache_dir=cache)
+    with pytest.raises(FileNotFoundError, match="no file or folder"):
+        default.data_meta_features(tmp_path / "missing.csv", "target", cache_dir=cache)
+
+
+def test_suggest_from_the_caches_loads_neither_torch_nor_the_data_libraries(tmp_path):
+    "`metahpo suggest` on a file seen before reads the shipped tuner and the cached meta-features, and nothing heavy."
+    from sklearn.datasets import load_iris
+    load_iris(as_frame=True).frame.to_csv(tmp_path / "flowers.csv", index=False)
+    env = {**os.environ, "METAHPO_CACHE_DIR": str(tmp_path / "cache")}
+    argv = ["suggest", str(tmp_path / "flowers.csv"), "--target", "target", "-n", "3"]
+    code = ("import sys; from metahpo_kit.cli import main; rc = main(sys.argv[1:]); "
+            "print('LOADED', sorted(m for m in ('torch', 'datasets', 'sklearn', 'transformers') if m in sys.modules)); "
+            "sys.exit(rc)")
+    runs = [subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env, check=True)
+            for _ in range(2)]
+    assert "'torch'" in runs[0].stdout.split("LOADED")[1]                     # the first run reads the data
+    assert "LOADED []" in runs[1].stdout                                        # the second, only caches
+    table = lambda out: out.split("Top 3 configs", 1)[1].split("LOADED")[0]
+    assert table(runs[0].stdout) == table(runs[1].stdout)
+    assert "modality inferred: tabular" in runs[1].stdout                      # the notes are said again

@@ -14,7 +14,8 @@ from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.lookup import TabularObjective
 from metahpo_kit.metadata import MetaDataset
 from metahpo_kit.space import SEED_SPACE, Categorical, Float, SearchSpace, config_key
-from metahpo_kit.study import TunerSampler, suggest_config
+from metahpo_kit.sampler import TunerSampler
+from metahpo_kit.study import suggest_config
 from metahpo_kit.tasks import base_dataset
 from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
 from metahpo_kit.tuners import Observation, clone, variant

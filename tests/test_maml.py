@@ -1,6 +1,7 @@
 "Tests for the MAML hyper-learner: gradients, adaptation, zero-shot ranking, persistence, Optuna sampler contract."
 import copy
 import inspect
+import json
 import math
 import multiprocessing
 import os
@@ -16,7 +17,8 @@ from scipy.stats import spearmanr
 
 from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.maml import MAMLTuner, adapt, adapt_ensemble, episode_loss, init_params, rank_loss, surrogate
-from metahpo_kit.meta import BANDWIDTHS, PRIOR_MIXES, MetaSampler, prior_weights
+from metahpo_kit.meta import BANDWIDTHS, PRIOR_MIXES, prior_weights
+from metahpo_kit.sampler import MetaSampler
 from metahpo_kit.lookup import TabularObjective
 from metahpo_kit.metadata import MetaDataset
 from metahpo_kit.space import Categorical, Float, SEED_SPACE, SearchSpace
@@ -294,16 +296,19 @@ def test_save_load_round_trip(syn, tmp_path):
     mu2, sd2 = again.predict(hist, SEED_SPACE.grid()[:20], task="synth3")
     np.testing.assert_array_equal(mu, mu2)
     np.testing.assert_array_equal(sd, sd2)
-    blob = torch.load(tmp_path / "m.pt", weights_only=False)
-    assert (blob["format"], blob["learner"]) == (3, "maml")
-    # files of an older format (1: before the zero-shot prior; 2: before the shared base), or not a tuner's: refused
-    older = {k: v for k, v in blob.items() if k != "learner"}   # formats 1 and 2 had no learner key
-    for name, obj, what in (("old1.pt", {**older, "format": 1}, "of format 1, learner None"),
-                            ("old2.pt", {**older, "format": 2}, "of format 2, learner None"),
-                            ("list.pt", [1, 2, 3], "a list, not a tuner file")):
-        torch.save(obj, tmp_path / name)
+    with np.load(tmp_path / "m.pt") as f:                      # NumPy arrays and a JSON header: no pickle
+        header = json.loads(f["header"].tobytes())
+    assert (header["format"], header["learner"]) == (4, "maml")
+    # a file of the older torch format (3), a header of another format, a header that is not a tuner's: refused
+    torch.save({**header, "format": 3}, tmp_path / "old3.pt")
+    with pytest.raises(ValueError, match=r"old3.pt is not a tuner file of format 4 \(.*\); files written by an older "
+                                         r"kit \(format 3, torch\) cannot be read: fit the tuner again and save it"):
+        MAMLTuner.load(tmp_path / "old3.pt")
+    for name, obj, what in (("other.npz", {**header, "format": 3}, "of format 3, learner 'maml'"),
+                            ("list.npz", [1, 2, 3], "a list, not a tuner file")):
+        np.savez(tmp_path / name, header=np.frombuffer(json.dumps(obj).encode(), np.uint8))
         with pytest.raises(ValueError, match=rf"{name} is {what}; MAMLTuner.load reads files that MAMLTuner.save "
-                                             r"writes \(format 3, learner 'maml'\): fit the tuner again"):
+                                             r"writes \(format 4, learner 'maml'\): fit the tuner again"):
             MAMLTuner.load(tmp_path / name)
     # a switch a subclass set is kept by the loaded tuner, as its own attribute where it differs from the class's
     second = SecondOrder(n_steps=2, random_state=0).fit(syn, exclude_tasks=["synth0"])
@@ -319,12 +324,12 @@ def test_load_refuses_the_other_learners_file(syn, tmp_path):
     "One format for both learners, a `learner` key apart: each class's load names what the file is."
     gp = DeepKernelTuner(n_steps=2, random_state=0).fit(syn, exclude_tasks=["synth0"])
     gp.save(tmp_path / "gp.pt")
-    with pytest.raises(ValueError, match=r"gp.pt is of format 3, learner 'dkgp'; MAMLTuner.load reads files that MAMLTuner.save "
-                                         r"writes \(format 3, learner 'maml'\)"):
+    with pytest.raises(ValueError, match=r"gp.pt is of format 4, learner 'dkgp'; MAMLTuner.load reads files that MAMLTuner.save "
+                                         r"writes \(format 4, learner 'maml'\)"):
         MAMLTuner.load(tmp_path / "gp.pt")
     fitted(syn).save(tmp_path / "maml.pt")
-    with pytest.raises(ValueError, match=r"maml.pt is of format 3, learner 'maml'; DeepKernelTuner.load reads files that "
-                                         r"DeepKernelTuner.save writes \(format 3, learner 'dkgp'\)"):
+    with pytest.raises(ValueError, match=r"maml.pt is of format 4, learner 'maml'; DeepKernelTuner.load reads files that "
+                                         r"DeepKernelTuner.save writes \(format 4, learner 'dkgp'\)"):
         DeepKernelTuner.load(tmp_path / "maml.pt")
     assert DeepKernelTuner.load(tmp_path / "gp.pt").ask([], task="synth0") == gp.ask([], task="synth0")
 

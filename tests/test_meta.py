@@ -8,7 +8,8 @@ import pytest
 
 from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.maml import MAMLTuner
-from metahpo_kit.meta import MetaSampler, MetaTuner
+from metahpo_kit.meta import MetaTuner
+from metahpo_kit.sampler import MetaSampler
 from metahpo_kit.metadata import MetaDataset
 from metahpo_kit.space import SEED_SPACE, Categorical, Float, SearchSpace, config_key
 from metahpo_kit.study import suggest_config

@@ -12,7 +12,8 @@ import pytest
 from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.maml import MAMLTuner
 from metahpo_kit.space import SEED_SPACE, config_key
-from metahpo_kit.study import TunerSampler, holds, suggest_config
+from metahpo_kit.sampler import TunerSampler, holds
+from metahpo_kit.study import suggest_config
 from metahpo_kit.transfer import normalised_tasks, synthetic_metadataset
 from metahpo_kit.tuners import Observation, RandomTuner
 

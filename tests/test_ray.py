@@ -101,7 +101,7 @@ def test_ray_tune_runs_a_kit_tuner(cluster, tmp_path):
     from ray import tune as rtune
     from ray.tune.search.optuna import OptunaSearch
 
-    from metahpo_kit.study import TunerSampler
+    from metahpo_kit.sampler import TunerSampler
     from metahpo_kit.tasks import load_task
     from metahpo_kit.train import fit
     from metahpo_kit.tuners import GridTuner

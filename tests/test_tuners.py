@@ -346,7 +346,8 @@ def test_space_is_exhausted_cleanly():
 
 @pytest.mark.parametrize("name", [n for n in TUNER_FACTORIES if n != "HyperbandTuner"])
 def test_tuner_sampler_in_optunas_own_loop(name, tmp_path):
-    from metahpo_kit.study import TunerSampler, suggest_config
+    from metahpo_kit.sampler import TunerSampler
+    from metahpo_kit.study import suggest_config
     storage = make_storage(str(tmp_path / "s.log"))
     study = optuna.create_study(direction="maximize", storage=storage,
                                 sampler=TunerSampler(TUNER_FACTORIES[name](SEED_SPACE, 2), seed=0))

@@ -79,7 +79,7 @@ def _install_leak_guard(log):
 
     def guard(cls):
         fit = cls.fit
-        originals[cls] = fit
+        originals[cls] = cls.__dict__.get("fit")   # None: inherited, so uninstall removes the wrapper
 
         def fit_guarded(self, metadataset=None, exclude_tasks=(), *args, **kwargs):
             if isinstance(metadataset, MetaDataset):
@@ -102,7 +102,10 @@ def _install_leak_guard(log):
 
     def uninstall():
         for cls, fit in originals.items():
-            cls.fit = fit
+            if fit is None:
+                del cls.fit
+            else:
+                cls.fit = fit
 
     return uninstall
 '''
@@ -186,6 +189,7 @@ def test_leak_check_can_fail(shipped):
 
 def test_leak_guard_catches_an_id_prefix_hold_out(tmp_path, shipped):
     "The guard the kernel runs install logs the leak of an id-prefix hold-out, and none for `same_dataset`."
+    from metahpo_kit.dkgp import DeepKernelTuner
     from metahpo_kit.transfer import PortfolioTuner
     ns = {}
     exec(LEAK_GUARD, ns)
@@ -197,7 +201,7 @@ def test_leak_guard_catches_an_id_prefix_hold_out(tmp_path, shipped):
         PortfolioTuner(size=3).fit(shipped, exclude_tasks=shipped.same_dataset("mnist_5k"))
     finally:
         uninstall()
-    assert PortfolioTuner.fit.__name__ == "fit"
+    assert PortfolioTuner.fit.__name__ == "fit" and "fit" not in vars(DeepKernelTuner)   # uninstalled as it was
     first, second = read_fits(log)
     assert first["leaked"] == [t for t in shipped.tasks if t.startswith("mnist@")] != []
     assert second["leaked"] == []

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from metahpo_kit.meta import MetaSampler
+from metahpo_kit.sampler import MetaSampler
 from metahpo_kit.meta import MetaTuner
 from metahpo_kit.tuners import tuner_class
 
