@@ -52,13 +52,19 @@ def simulate(tuner,                 # a kit tuner (fitted if it learns)
     """Run `tuner` on `objective` for `n_trials` trials; one row per trial with the incumbent's scores. The loop and
     the trial budget are `tune`'s (`study.run_trials`, `study.trial_budget`, `study.for_trials`), with no study storage
     around them. On an objective that holds only some configs (`TabularObjective.recorded`), the tuner chooses among
-    those (see `propose_recorded`); `skipped` counts the proposals it made that the task could not run."""
+    those (see `propose_recorded`); `skipped` counts the proposals it made that the task could not run. Compute: a
+    trial is charged the epochs it trained (`epochs_run`; on an objective that `resumes`, a config trained again for
+    more epochs is charged only the epochs beyond those it had) and its recorded seconds scaled alike; `epochs_total`
+    and `elapsed_s` add them up, and `full_best_val`/`full_best_test` are the incumbent among trials trained for the
+    full budget."""
     task = task if task is not None else objective.task
     budget = resolve_budget(budget)
     tuner = for_trials(tuner, budget, objective)   # a multi-fidelity tuner's rungs within the budget, as in `tune`
     recorded = objective.recorded() if hasattr(objective, "recorded") else None
-    history, hidden, rows = [], [], []
+    full = budget.epochs if budget is not None else None
+    history, hidden, rows, trained = [], [], [], {}
     best_val, best_test, best_f1, elapsed = -np.inf, np.nan, np.nan, 0.0
+    full_val, full_test, total = -np.inf, np.nan, 0
 
     def propose():
         if len(rows) >= n_trials:
@@ -69,17 +75,26 @@ def simulate(tuner,                 # a kit tuner (fitted if it learns)
             return None
 
     def record(skipped, config, epochs, res, wall):
-        nonlocal best_val, best_test, best_f1, elapsed
+        nonlocal best_val, best_test, best_f1, elapsed, full_val, full_test, total
         ok = res.status == "ok" and res.val_accuracy is not None and np.isfinite(res.val_accuracy)
         history.append(Observation(config, res.val_accuracy if ok else None, "ok" if ok else "failed", epochs))
         if ok and res.val_accuracy > best_val:
             best_val, best_test, best_f1 = float(res.val_accuracy), res.test_accuracy, res.test_f1
-        elapsed += float(res.wall_s or wall)
+        ep = epochs if epochs is not None else (res.epochs or full or 0)
+        key = config_key(config)
+        run = ep - trained.get(key, 0) if getattr(objective, "resumes", False) else ep
+        trained[key] = max(ep, trained.get(key, 0))
+        total += max(run, 0)
+        elapsed += float(res.wall_s or wall) * (max(run, 0) / ep if ep else 1.0)
+        if ok and (full is None or ep >= full) and res.val_accuracy > full_val:
+            full_val, full_test = float(res.val_accuracy), res.test_accuracy
         profile = getattr(res, "profile", None) or {}
         rows.append({"trial": len(rows) + 1, "config": config_key(config), "epochs": epochs, "status": res.status,
                      "val": res.val_accuracy if ok else np.nan, "test": res.test_accuracy if ok else np.nan,
                      "best_val": best_val if np.isfinite(best_val) else np.nan, "best_test": best_test,
                      "best_test_f1": np.nan if best_f1 is None else best_f1, "elapsed_s": elapsed,
+                     "epochs_run": max(run, 0), "epochs_total": total,
+                     "full_best_val": full_val if np.isfinite(full_val) else np.nan, "full_best_test": full_test,
                      "peak_rss_mb": profile.get("peak_rss_mb", np.nan), "skipped": skipped})
 
     run_trials(objective, tuner, propose, record, budget=budget, seed=seed)

@@ -17,7 +17,10 @@ from .train import TrialResult
 
 # %% ../nbs/06c_lookup.ipynb #5a6612aa
 class TabularObjective(Objective):
-    "An objective that looks up recorded results of one task of a meta-dataset (mean over seeds)."
+    """An objective that looks up recorded results of one task of a meta-dataset (mean over seeds). It `resumes`: the
+    curve is recorded at every epoch, so a config asked again for more epochs continues where it stopped (a benchmark
+    charges only the further epochs)."""
+    resumes = True
 
     def __init__(self, metadataset: MetaDataset,  # the recorded evaluations
                  task: str,                        # the task id

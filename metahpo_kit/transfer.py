@@ -26,8 +26,11 @@ def synthetic_metadataset(n_tasks: int = 8,                 # tasks in the famil
                           n_configs: int | None = None,     # configs per task; None: the grid
                           noise: float = 0.01,              # sd of the score noise
                           seed: int = 0,                    # seeds the tasks and the noise
+                          epochs: int = 1,                  # epochs recorded; above 1, a learning curve a row
                          ) -> MetaDataset:
-    "A meta-dataset of a task family whose best first coordinate (e.g. lr) is the meta-feature `mf.shift`."
+    """A meta-dataset of a task family whose best first coordinate (e.g. lr) is the meta-feature `mf.shift`. With
+    `epochs > 1` each row also has its curve (`val_acc`: the final score approached at a rate set by the second
+    coordinate, so early ranks differ from final ones) and a cost (`cost_s`, set by the third)."""
     rng = np.random.default_rng(seed)
     configs = space.grid() if n_configs is None else space.sample(n_configs, seed=seed)
     X = space.encode_many(configs)
@@ -41,8 +44,18 @@ def synthetic_metadataset(n_tasks: int = 8,                 # tasks in the famil
             rows.append({"task": f"synth{t}", "modality": "synthetic", "mf.shift": float(shift),
                          "mf.noise": float(draws[0]), **{f"config.{k}": v for k, v in c.items()},
                          "seed": 0, "epochs": 1, "val_accuracy": float(s), "status": "ok"})
+    frame = pd.DataFrame(rows)
+    if epochs > 1:
+        per_task = len(configs)
+        rate = 0.2 + 2.0 * np.tile(X[:, 1 % X.shape[1]], n_tasks)
+        e = np.arange(1, epochs + 1)
+        shape = (1 - np.exp(-rate[:, None] * e)) / (1 - np.exp(-rate[:, None] * epochs))
+        curves = frame["val_accuracy"].to_numpy()[:, None] * shape
+        frame = frame.assign(epochs=epochs, val_acc=list(curves),
+                             cost_s=np.tile(1.0 + X[:, 2 % X.shape[1]], n_tasks) * epochs)
+        assert len(frame) == per_task * n_tasks
     md = MetaDataset(space)
-    md.append(pd.DataFrame(rows))
+    md.append(frame)
     return md
 
 # %% ../nbs/06a_transfer.ipynb #6940c4f7
