@@ -138,9 +138,10 @@ def default_tuner(space: SearchSpace | None = None,   # the space to tune (None:
     shipped meta-dataset with the default parameters, the fit that ships with the kit is read."""
     if not (metadataset is None or isinstance(metadataset, MetaDataset)):
         raise ValueError(f"metadataset must be a MetaDataset (or None: the shipped one), got {type(metadataset).__name__}")
-    fp = shipped_fingerprint(cache_dir) if metadataset is None and cache else None
-    md_space = metadataset.space if metadataset is not None else (
-        SearchSpace.from_dict(json.loads(fp[0])) if fp else load_shipped().space)
+    if metadataset is None and not cache:
+        metadataset = load_shipped()   # to be fitted here: nothing is read from a cache
+    fp = shipped_fingerprint(cache_dir) if metadataset is None else None
+    md_space = metadataset.space if metadataset is not None else SearchSpace.from_dict(json.loads(fp[0]))
     space = md_space if space is None else space
     if not isinstance(space, SearchSpace):
         raise ValueError(f"space must be a SearchSpace (or None: the meta-dataset's), got {type(space).__name__}")
@@ -155,7 +156,7 @@ def default_tuner(space: SearchSpace | None = None,   # the space to tune (None:
     tuner = DEFAULT_LEARNER(space, random_state=random_state, **params)
     tuner.check_args()
     if not cache:
-        return tuner.fit(load_shipped() if metadataset is None else metadataset)
+        return tuner.fit(metadataset)
     path = tuner_path(fp or metadataset, tuner, cache_dir)
     for found in (path, SHIPPED_TUNERS / path.name if metadataset is None else None):
         if found is not None and found.exists():
