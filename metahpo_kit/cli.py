@@ -107,7 +107,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if source is not None and args.target is not None and Path(source).expanduser().exists():
         name, task, notes = data_meta_features(source, args.target, modality=args.modality, max_train=args.max_train,
                                                seed=args.seed)
-        print("\n".join(notes))
+        for note in notes:
+            print(note)
     else:
         task = _load(args)
         name = task.name
