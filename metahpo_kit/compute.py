@@ -14,8 +14,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from .benchmark import add_regret, per_unit
-from .tasks import base_dataset
+from .benchmark import add_regret
 
 # %% ../nbs/08b_compute.ipynb #0217421d
 COMPUTE_BUDGETS = (1, 2, 5, 10)   # full-trial equivalents the reports read

@@ -9,7 +9,6 @@ __all__ = ['QUANTILES', 'task_curves', 'curve_features', 'FreezeThawTuner']
 
 # %% ../nbs/07c_freezethaw.ipynb #416d5073
 import json
-import math
 
 import numpy as np
 from fastcore.basics import patch
@@ -65,13 +64,20 @@ QUANTILES = (0.1, 0.5, 0.9)   # what the curve model predicts of the final score
 
 # %% ../nbs/07c_freezethaw.ipynb #b0e26ca3
 class FreezeThawTuner(DeepKernelTuner):
-    """Screens the meta-learned tuner's candidates for one epoch each and trains to the full budget only the one a
-    meta-learned curve model predicts to end best: rounds of `n_screen` one-epoch trials, then one full training."""
+    """Screens the meta-learned tuner's candidates for `screen_epochs` each and trains to the full budget only the one
+    a meta-learned curve model predicts to end best: rounds of `n_screen` short trials, then one full training."""
     name = "freezethaw"
     use_curves = True    # rank a round by the curve model's predicted final score (False: by the screened score)
     use_prior = True     # take new configs from the meta-learned tuner (False: at random)
     switches = (*DeepKernelTuner.switches, "use_curves", "use_prior")
     _state = (*DeepKernelTuner._state, "curve_params_", "curve_scale_", "curve_epochs_", "curve_losses_")
+    rules = {**DeepKernelTuner.rules,
+             "n_screen": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+             "screen_epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+             "curve_hidden": DeepKernelTuner.rules["hidden"],
+             "curve_steps": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+             "use_curves": (lambda v: isinstance(v, bool), "True or False"),
+             "use_prior": (lambda v: isinstance(v, bool), "True or False")}
 
     def __init__(self, space: SearchSpace = SEED_SPACE, *,
                  epochs: int | None = None,       # the full budget (None: the meta-dataset's recorded epochs)
@@ -83,14 +89,6 @@ class FreezeThawTuner(DeepKernelTuner):
                  n_cover: int = 2, n_candidates: int | None = None, acquisition: str = "ei", kappa: float = 0.5,
                  random_state: int | None = None):
         self._keep(locals())
-
-FreezeThawTuner.rules = {**DeepKernelTuner.rules,
-                         "n_screen": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-                         "screen_epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (below the full budget)"),
-                         "curve_hidden": DeepKernelTuner.rules["hidden"],
-                         "curve_steps": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-                         "use_curves": (lambda v: isinstance(v, bool), "True or False"),
-                         "use_prior": (lambda v: isinstance(v, bool), "True or False")}
 
 # %% ../nbs/07c_freezethaw.ipynb #7d960529
 @patch
@@ -110,6 +108,7 @@ def _full_epochs(self: FreezeThawTuner, metadataset: MetaDataset) -> int:
 
 @patch
 def _fit_curves(self: FreezeThawTuner, metadataset: MetaDataset, exclude_tasks) -> None:
+    "Meta-train the curve model: Adam on the pinball loss of random batches of (training task, config, epoch)."
     import torch
     E = self._full_epochs(metadataset)
     F, y = [], []
@@ -204,7 +203,7 @@ def _finals(self: FreezeThawTuner, order, configs, trained, curves, task) -> lis
 @patch
 def propose(self: FreezeThawTuner, history=(), task=None) -> tuple:
     """(config, epochs): promote to the full budget the best predicted config of the first round whose `n_screen`
-    configs are all screened and none promoted; otherwise screen a new config for one epoch."""
+    configs are all screened and none promoted; otherwise screen a new config for `screen_epochs`."""
     self.check_space()
     history = as_history(history, self.space)
     E, s = self.curve_epochs_, min(self.screen_epochs, self.curve_epochs_)
@@ -219,7 +218,8 @@ def propose(self: FreezeThawTuner, history=(), task=None) -> tuple:
         ready = [k for k in round_ if s in curves.get(k, {})]
         if not ready:
             continue
-        pred = self.predict_final([curves[k][s] for k in ready], s, self.space.encode_many([configs[k] for k in ready]), task)[:, 1]
+        X = self.space.encode_many([configs[k] for k in ready])
+        pred = self.predict_final([curves[k][s] for k in ready], s, X, task)[:, 1]
         return configs[ready[int(np.argmax(pred))]], E
     if self.use_prior:
         config = self.top_untried(self._finals(order, configs, trained, curves, task), task=task, n=1)[0]
