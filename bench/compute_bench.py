@@ -9,7 +9,7 @@ leave-one-dataset-out, every learned part refitted per meta-training seed (issue
 out of training: `md.same_dataset`), fits the learned methods on the others once per seed, and simulates every method
 on each held-out task until `--compute` full-trial equivalents are spent (`benchmark.simulate`: a config trained again
 for more epochs continues where it stopped, for every method alike). One CSV part per (dataset, seed) in the folder:
-a rerun skips the parts already there. Methods:
+a rerun skips the parts already there (gzipped CSV). Methods:
 
 - `freezethaw`: `FreezeThawTuner` (its defaults); `ft_no_curves`: the same with rounds ranked by the screened score
   (`use_curves=False`); `ft_no_prior`: with random candidates (`use_prior=False`); `ft_no_meta`: both off, nothing
@@ -36,6 +36,7 @@ from metahpo_kit.tasks import base_dataset
 from metahpo_kit.train import Budget
 from metahpo_kit.transfer import PortfolioTuner
 from metahpo_kit.tuners import HyperbandTuner
+from thread_bench import machine   # bench/ is the script's folder
 
 BUDGETS = (1, 2, 5, 10)
 METHODS = ("freezethaw", "ft_no_curves", "ft_no_prior", "ft_no_meta", "dkgp", "portfolio", "hyperband", "median_stop")
@@ -91,7 +92,7 @@ def run(args) -> None:
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
     todo = [(d, ts, s) for s in args.seeds for d, ts in sorted(by_dataset.items())   # seed by seed
-            if not (folder / f"{d}-seed{s}.csv").exists()]
+            if not (folder / f"{d}-seed{s}.csv.gz").exists()]
     if args.limit:
         todo = todo[:args.limit]
     print(f"{len(by_dataset)} datasets x {len(args.seeds)} seeds; {len(todo)} parts to run", flush=True)
@@ -101,9 +102,9 @@ def run(args) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         t0 = time.perf_counter()
         out = run_part(md, dataset, tasks, seed, args.epochs, args.compute)
-        tmp = folder / f"{dataset}-seed{seed}.csv.tmp"
+        tmp = folder / f"{dataset}-seed{seed}.tmp.csv.gz"
         out.to_csv(tmp, index=False)
-        tmp.rename(folder / f"{dataset}-seed{seed}.csv")
+        tmp.rename(folder / f"{dataset}-seed{seed}.csv.gz")
         return dataset, seed, time.perf_counter() - t0
 
     if args.jobs > 1:
@@ -117,7 +118,7 @@ def run(args) -> None:
 
 
 def load_rows(folder: Path) -> pd.DataFrame:
-    parts = sorted(Path(folder).glob("*-seed*.csv"))
+    parts = sorted(Path(folder).glob("*-seed[0-9]*.csv.gz"))
     if not parts:
         raise SystemExit(f"no parts in {folder}: run `python bench/compute_bench.py run --out {folder}` first")
     return pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
@@ -140,15 +141,19 @@ def to_reach(snap: pd.DataFrame, rows: pd.DataFrame, md, epochs: int, target_met
 def report(args) -> None:
     md = load_shipped()
     rows = load_rows(args.folder)
+    per_seed = rows.groupby("seed")["dataset"].nunique()
+    partial = sorted(int(s) for s in per_seed.index if per_seed[s] < per_seed.max())
+    rows = rows[~rows["seed"].isin(partial)]   # a seed still running would weigh its datasets unevenly
     E = args.epochs
     snap = at_compute(rows, md, E, budgets=BUDGETS)
     methods = [m for m in METHODS if m in set(snap["method"])]
-    seeds = sorted(snap["seed"].unique())
+    seeds = sorted(int(s) for s in snap["seed"].unique())
     print(f"# Regret against compute on the grid at {E} epochs\n")
     print(f"Command: `python bench/compute_bench.py run --epochs {E} --seeds {' '.join(map(str, seeds))} --jobs 2 "
           f"--out {args.folder}`, then `report`. {snap['task'].nunique()} held-out tasks of "
           f"{len({base_dataset(t) for t in snap['task']})} datasets, leave-one-dataset-out, seeds {seeds} (each "
-          "learned method refitted per seed). Machine: see the run's log line below.\n")
+          f"learned method refitted per seed). Machine: {machine()}; two worker processes, one torch thread each."
+          + (f" Seeds {partial} are left out: not every dataset has run with them yet." if partial else "") + "\n")
     print("Mean normalised regret over datasets of the incumbent among the configs trained for the full budget, "
           "after k full-trial equivalents of compute (1 where none was trained fully yet); the median over "
           "meta-training seeds [min, max]:\n")
