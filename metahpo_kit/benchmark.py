@@ -54,7 +54,8 @@ def simulate(tuner,                 # a kit tuner (fitted if it learns)
     around them. On an objective that holds only some configs (`TabularObjective.recorded`), the tuner chooses among
     those (see `propose_recorded`); `skipped` counts the proposals it made that the task could not run. Compute: a
     trial is charged the epochs it trained (`epochs_run`; on an objective that `resumes`, a config trained again for
-    more epochs is charged only the epochs beyond those it had) and its recorded seconds scaled alike; `epochs_total`
+    more epochs is charged only the epochs beyond those it had: a table's recorded seconds scaled alike, the
+    trainer's measured seconds of the epochs it trained from its checkpoint); `epochs_total`
     and `elapsed_s` add them up, and `full_best_val`/`full_best_test` are the incumbent among trials trained for the
     full budget."""
     task = task if task is not None else objective.task
@@ -82,10 +83,14 @@ def simulate(tuner,                 # a kit tuner (fitted if it learns)
             best_val, best_test, best_f1 = float(res.val_accuracy), res.test_accuracy, res.test_f1
         ep = epochs if epochs is not None else (res.epochs or full or 0)
         key = config_key(config)
-        run = ep - trained.get(key, 0) if getattr(objective, "resumes", False) else ep
+        if getattr(objective, "checkpoints", None) is not None:   # the trainer resumed: it timed only what it trained
+            run, share = ep - (res.resumed_epochs or 0), 1.0
+        else:   # a table of curves resumes a config where it stopped; its recorded seconds are scaled alike
+            run = ep - trained.get(key, 0) if getattr(objective, "resumes", False) else ep
+            share = max(run, 0) / ep if ep else 1.0
         trained[key] = max(ep, trained.get(key, 0))
         total += max(run, 0)
-        elapsed += float(res.wall_s or wall) * (max(run, 0) / ep if ep else 1.0)
+        elapsed += float(res.wall_s or wall) * share
         if ok and (full is None or ep >= full) and res.val_accuracy > full_val:
             full_val, full_test = float(res.val_accuracy), res.test_accuracy
         profile = getattr(res, "profile", None) or {}

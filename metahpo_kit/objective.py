@@ -9,9 +9,12 @@ __all__ = ['Objective', 'TrainerObjective', 'FunctionObjective', 'as_objective']
 
 # %% ../nbs/04a_objective.ipynb #e4b3aec7
 import abc
+import hashlib
 import inspect
+import json
 import math
 import time
+from pathlib import Path
 
 from .tasks import Task, load_task
 from .train import TrialResult, fit, resolve_budget
@@ -33,11 +36,27 @@ class Objective(abc.ABC):
 
 
 class TrainerObjective(Objective):
-    "Train the task's base model with the kit's trainer."
+    """Train the task's base model with the kit's trainer. With a `checkpoints` folder it `resumes`: a config trained
+    again for more epochs (a promoted or continued trial) continues from its checkpoint there instead of starting
+    again, and its `TrialResult.resumed_epochs` says how many epochs it did not pay for again."""
 
-    def __init__(self, task, device=None):   # a Task, or a task name for `load_task`
+    def __init__(self, task,           # a Task, or a task name for `load_task`
+                 device=None,          # where to train (None: CUDA when available)
+                 checkpoints=None):    # a folder for one checkpoint per (config, seed); None: every trial from scratch
         self.task = task
         self.device = device
+        self.checkpoints = Path(checkpoints) if checkpoints is not None else None
+
+    @property
+    def resumes(self) -> bool:
+        return self.checkpoints is not None
+
+    def checkpoint(self, config: dict, seed: int) -> "Path | None":
+        "The checkpoint file of the trial of `config` with `seed` (None without a folder)."
+        if self.checkpoints is None:
+            return None
+        key = json.dumps({"task": self.name, "config": config, "seed": seed}, sort_keys=True, default=str)
+        return self.checkpoints / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.pt"
 
     @property
     def name(self):
@@ -53,9 +72,10 @@ class TrainerObjective(Objective):
         return resolve_budget(None, self._loaded())
 
     def __call__(self, config, budget=None, seed=0):
-        return fit(self._loaded(), config, budget=budget, seed=seed, device=self.device)
+        return fit(self._loaded(), config, budget=budget, seed=seed, device=self.device,
+                   checkpoint=self.checkpoint(config, seed))
 
-
+# %% ../nbs/04a_objective.ipynb #fnobj001
 class FunctionObjective(Objective):
     """Any function of a config (and optionally budget and seed) returning a score (the validation accuracy), a dict
     of `TrialResult` fields (e.g. `{"val_accuracy": ..., "val_f1": ...}`) or a TrialResult."""

@@ -29,6 +29,7 @@ from .packed import PackedOptimizer
 from .packed import packed_forward
 from .packed import stack_mlps
 from .packed import unstack_mlp
+from .checkpoint import load_checkpoint, save_checkpoint
 from .profiler import ResourceProfiler
 from .space import seed_for
 from .tasks import Task
@@ -95,6 +96,7 @@ class TrialResult:
     test_accuracy: "float | None" = None             # final test accuracy
     test_f1: "float | None" = None                   # final test macro-F1 (scikit-learn)
     epochs: float = 0                                # epochs run (fractional when a budget stopped one midway)
+    resumed_epochs: int = 0                          # of those, the epochs a checkpoint held before this call
     steps: int = 0                                   # optimizer steps taken
     stopped_by: "str | None" = None                  # what ended training: "epochs", "steps", "seconds", "callback",
                                                      # "diverged" or "out_of_memory" (None: not the kit's trainer)
@@ -318,16 +320,17 @@ def _finish(res: TrialResult, first_loss: float, model: nn.Module, data: _Data, 
 
 # %% ../nbs/04_train.ipynb #f4459421
 def _train(results: list, learner, data: _Data, budget: Budget, dev: torch.device, n_classes: int,
-           callbacks: tuple = ()) -> int:
-    "The training loop, for one model or a pack (`learner`); fills `results` in place. Returns the samples trained on."
+           callbacks: tuple = (), start: tuple = (0, 0, None)) -> int:
+    """The training loop, for one model or a pack (`learner`); fills `results` in place. Returns the samples trained on.
+    `start`: (epochs, steps, first loss) already trained, for a learner restored from a checkpoint."""
     K = len(results)
     alive = [True] * K
-    first = [None] * K
+    epoch, steps, first = start[0], start[1], [start[2]] * K
     n = len(data.y["train"])
     bs = learner.batch_size
     max_epochs = budget.epochs if budget.epochs is not None else math.inf
     t0 = time.perf_counter()
-    samples = steps = epoch = 0
+    samples = 0
     stop = None   # the limit that ended training ("steps", "seconds", "callback"); None: it ran its epochs
     while epoch < max_epochs and stop is None and any(alive):
         learner.begin_epoch()
@@ -375,6 +378,7 @@ def _train(results: list, learner, data: _Data, budget: Budget, dev: torch.devic
         if alive[k]:
             results[k].stopped_by = stop or "epochs"
             _finish(results[k], first[k], learner.model(k), data, dev, n_classes)
+    learner.first_loss = first[0]
     return samples
 
 # %% ../nbs/04_train.ipynb #fit00001
@@ -394,8 +398,12 @@ def fit(task: Task,                          # the task to train on
         seed: int = 0,                       # seeds the weights, the dropout and the batch order
         device=None,                         # "cpu", "cuda", a torch.device; None: CUDA when available
         callbacks: tuple = (),               # called as cb(result_so_far, epoch) after each epoch; True stops
+        checkpoint=None,                     # a file: resume from it when it holds this trial, and save to it
        ) -> TrialResult:
-    "Train the base model for `task` with `config` and report curves, scores and cost."
+    """Train the base model for `task` with `config` and report curves, scores and cost. With `checkpoint`, a trial
+    that file holds (same task, config and seed, trained for at most `budget.epochs`) continues from its last epoch
+    instead of starting again, and the trial is saved there after its last whole epoch: the curve is the one an
+    uninterrupted run gives, and `resumed_epochs` says how many epochs came from the file."""
     budget = resolve_budget(budget, task)
     rc = resolve_config(task, config)
     dev = resolve_device(device)
@@ -404,7 +412,11 @@ def fit(task: Task,                          # the task to train on
         try:
             data = _inputs(task, rc, dev)
             with _fork_rng(dev):
-                prof.samples = _train([res], _Solo(rc, data, seed, dev), data, budget, dev, task.n_classes, callbacks)
+                learner = _Solo(rc, data, seed, dev)
+                saved = load_checkpoint(checkpoint, res, learner, budget, dev)
+                start = (saved["epochs"], saved["steps"], saved["first_loss"]) if saved else (0, 0, None)
+                prof.samples = _train([res], learner, data, budget, dev, task.n_classes, callbacks, start)
+                save_checkpoint(checkpoint, res, learner, saved, dev)
         except Exception as e:
             if not is_out_of_memory(e):   # a bug (shape, dtype, device) is not a property of the config: it raises
                 raise

@@ -8,7 +8,10 @@ from metahpo_kit.benchmark import add_regret, simulate
 from metahpo_kit.compute import at_compute, median_stopping
 from metahpo_kit.freezethaw import FreezeThawTuner
 from metahpo_kit.lookup import TabularObjective
-from metahpo_kit.space import config_key
+from metahpo_kit.objective import TrainerObjective
+from metahpo_kit.space import SEED_SPACE, config_key
+from metahpo_kit.study import tune
+from metahpo_kit.tasks import load_task
 from metahpo_kit.train import Budget
 from metahpo_kit.transfer import synthetic_metadataset
 from metahpo_kit.tuners import HyperbandTuner, Observation, RandomTuner
@@ -130,3 +133,41 @@ def test_save_load_and_the_budget_check(syn, fitted, tmp_path):
         FreezeThawTuner(syn.space, n_screen=0).fit(syn)
     with pytest.raises(ValueError, match=r"epochs=9: the recorded runs trained for at most 5 epochs"):
         FreezeThawTuner(syn.space, epochs=9, n_steps=1, curve_steps=1).fit(syn)
+
+
+def _trained_epochs(result) -> list:
+    "(config, epochs, val, epochs trained in the trial) of each finished trial of a live study, in order."
+    out = []
+    for t in result.study.get_trials(deepcopy=False):
+        r = t.user_attrs.get("result")
+        if r is not None:
+            config = {k[len("config."):]: v for k, v in r.items() if k.startswith("config.")}
+            out.append((config_key(config), r["epochs"], r["val_accuracy"], r["epochs"] - r["resumed_epochs"]))
+    return out
+
+
+def test_a_killed_live_study_resumes_without_losing_or_repeating_a_rung(tmp_path):
+    """Hyperband on a real task, the trainer resuming promoted configs from their checkpoints: a study stopped by
+    Ctrl-C mid-way and resumed runs the same rungs as one run whole, and trains no epoch twice."""
+    digits = load_task("digits")
+    kw = dict(n_trials=7, budget=Budget(epochs=3))
+    hb = lambda: HyperbandTuner(SEED_SPACE, random_state=0, eta=3, max_epochs=3)
+    whole = _trained_epochs(tune(TrainerObjective(digits, checkpoints=tmp_path / "a"), hb(),
+                                 storage=f"sqlite:///{tmp_path}/a.db", **kw))
+
+    class Interrupted(TrainerObjective):
+        calls = 0
+
+        def __call__(self, config, budget=None, seed=0):
+            Interrupted.calls += 1
+            if Interrupted.calls == 5:
+                raise KeyboardInterrupt
+            return super().__call__(config, budget, seed)
+
+    storage = f"sqlite:///{tmp_path}/b.db"
+    with pytest.raises(KeyboardInterrupt):
+        tune(Interrupted(digits, checkpoints=tmp_path / "b"), hb(), storage=storage, **kw)
+    resumed = _trained_epochs(tune(TrainerObjective(digits, checkpoints=tmp_path / "b"), hb(), storage=storage, **kw))
+    assert [e for *_, e in whole] != [e for _, e, *_ in whole]   # a promoted config continued (fewer epochs trained)
+    assert resumed == whole
+    assert len(list((tmp_path / "b").glob("*.pt"))) == len({c for c, *_ in whole})

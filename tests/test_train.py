@@ -166,6 +166,34 @@ def test_same_seed_same_curves_and_profile_filled(digits):
     assert 0 <= a.test_f1 <= 1 and a.device == "cpu" and a.seed == 7
 
 
+@pytest.mark.parametrize("config", [MLP_CFG, {**MLP_CFG, "optimizer": "sgd", "dropout": 0.5, "batch_size": 64}])
+def test_a_continued_trial_has_the_uninterrupted_curve(digits, tmp_path, config):
+    "Trained 1 epoch, then continued to 4 from its checkpoint: the curves and scores of one run of 4 epochs."
+    whole = fit(digits, config, Budget(epochs=4), seed=3)
+    ck = tmp_path / "trial.pt"
+    first = fit(digits, config, Budget(epochs=1), seed=3, checkpoint=ck)
+    torch.manual_seed(123)   # the caller's random state does not leak into the trial
+    more = fit(digits, config, Budget(epochs=4), seed=3, checkpoint=ck)
+    assert (first.epochs, first.resumed_epochs, more.epochs, more.resumed_epochs) == (1, 0, 4, 1)
+    assert first.val_acc == whole.val_acc[:1]
+    assert (more.train_loss, more.val_loss, more.val_acc) == (whole.train_loss, whole.val_loss, whole.val_acc)
+    assert (more.val_accuracy, more.test_accuracy, more.test_f1, more.steps) == \
+        (whole.val_accuracy, whole.test_accuracy, whole.test_f1, whole.steps)
+    assert more.samples_per_s == pytest.approx(3 * len(digits.y["train"]) / more.wall_s)   # this call's epochs only
+    again = fit(digits, config, Budget(epochs=4), seed=3, checkpoint=ck)   # nothing left to train
+    assert (again.val_acc, again.test_accuracy, again.resumed_epochs) == (whole.val_acc, whole.test_accuracy, 4)
+
+
+def test_a_checkpoint_of_another_trial_is_refused_and_a_longer_one_kept(digits, tmp_path):
+    ck = tmp_path / "trial.pt"
+    fit(digits, MLP_CFG, Budget(epochs=2), seed=0, checkpoint=ck)
+    with pytest.raises(ValueError, match=r"holds another trial.*'seed': \(0, 1\)"):
+        fit(digits, MLP_CFG, Budget(epochs=3), seed=1, checkpoint=ck)
+    short = fit(digits, MLP_CFG, Budget(epochs=1), seed=0, checkpoint=ck)   # fewer epochs: trained from the start
+    assert short.resumed_epochs == 0 and short.epochs == 1
+    assert torch.load(ck, weights_only=True)["epochs"] == 2
+
+
 def test_identical_to_the_dataloader_loop(digits):
     "Same seed: the kit's in-memory batches give bit-identical curves to DataLoader(TensorDataset) with shuffling."
     cfg = {**MLP_CFG, "optimizer": "rmsprop", "lr": 0.001}
