@@ -33,7 +33,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .profiler import ResourceProfiler
 from .space import seed_for
 from .tasks import Task
-from .scoring import EXPLODE_FACTOR, _autocast, _macro_f1, evaluate, exploded, is_out_of_memory
+from .scoring import EXPLODE_FACTOR, _autocast, _macro_f1, evaluate, exploded, is_out_of_memory, precise_bn
 
 # %% ../nbs/04_train.ipynb #ef0ce02d
 @dataclass(frozen=True)
@@ -289,7 +289,8 @@ class _Solo:
         return [value]
 
     def end_epoch(self, seen: int) -> tuple:
-        "Per member: the epoch's mean training loss, validation loss and accuracy."
+        "Per member: the epoch's mean training loss, validation loss and accuracy (BatchNorm statistics made precise)."
+        precise_bn(self.net, self.data.X["train"], self.batch_size, self.dev)
         v = evaluate(self.net, self.data.X["valid"], self.data.y["valid"], self.data.eval_batch, self.dev)
         return [self.total / seen], [v["loss"]], [v["accuracy"]]
 
