@@ -229,3 +229,83 @@ def test_no_leak_by_splitting_task_ids(name):
     if fits_transfer_tuner(cells):
         assert any("same_dataset(" in src for src in cells), \
             f"{name} fits a transfer tuner but never calls md.same_dataset(task) to hold out the task's dataset"
+
+
+# --- one run, one state; a lesson, not a log ----------------------------------------------------------------------
+def stored_text(cell: dict) -> str:
+    "The text of a code cell's stored outputs (streams and plain-text results)."
+    out = []
+    for o in cell.get("outputs", []):
+        out.append("".join(o.get("text", "")))
+        out.append("".join(o.get("data", {}).get("text/plain", "")))
+    return "\n".join(t for t in out if t)
+
+
+def test_every_tutorial_was_executed_on_the_current_state_of_the_kit():
+    "The first output of each tutorial names the kit version and shipped meta-dataset it ran on: they must be today's."
+    from metahpo_kit.default import kit_state
+    now = kit_state()
+    stale = {}
+    for path in tutorials():
+        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code" and c.get("outputs")]
+        first = stored_text(cells[0]).strip() if cells else ""
+        if first != now:
+            stale[path.name] = first[:100]
+    assert not stale, (f"tutorials executed on another state of the kit (now: {now!r}); re-execute them with "
+                       f"`python bench/notebooks.py execute`: {stale}")
+
+
+NUMBER = r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred)"
+TYPED_COUNT = re.compile(rf"\b{NUMBER}(\s+[a-z-]+){{0,2}}\s+(tasks|datasets)\b", re.I)
+
+
+def typed_counts(text: str) -> list:
+    return [m.group(0) for m in TYPED_COUNT.finditer(text)]
+
+
+def test_typed_counts_are_found():
+    assert typed_counts("titanic is one task among thirty tasks; only three text tasks; 110 held-out datasets") == \
+        ["thirty tasks", "three text tasks", "110 held-out datasets"]
+    assert typed_counts("a task among the training tasks; every dataset") == []
+
+
+def test_the_prose_types_no_count_of_tasks():
+    "Counts of tasks and datasets go stale as the meta-dataset grows: the prose says them through computed outputs."
+    found = {}
+    for path in tutorials():
+        for i, c in enumerate(json.loads(path.read_text())["cells"]):
+            if c["cell_type"] == "markdown" and (hits := typed_counts("".join(c["source"]))):
+                found[f"{path.name} cell {i}"] = hits
+    assert not found, f"hand-typed task counts in the tutorials' prose: {found}"
+
+
+P_VALUE = re.compile(r"\bp\s*[=<]\s*\d|\(p \d")
+HEX = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
+
+
+def test_outputs_hold_no_commit_hash_and_at_most_one_p_value_a_line():
+    "A p-value is read one comparison at a time; a commit hash is a lab log's, not a lesson's."
+    from metahpo_kit.default import kit_state
+    fingerprint = kit_state().rsplit(" ", 1)[-1]
+    found = {}
+    for path in tutorials():
+        for i, c in enumerate(json.loads(path.read_text())["cells"]):
+            text = stored_text(c) if c["cell_type"] == "code" else ""
+            wide = [line for line in text.splitlines() if len(P_VALUE.findall(line)) > 1]
+            hashes = [h for h in HEX.findall(text) if h != fingerprint]
+            if wide or hashes:
+                found[f"{path.name} cell {i}"] = wide[:2] + hashes[:2]
+    assert not found, found
+
+
+def test_p_value_and_hash_patterns_can_fail():
+    assert len(P_VALUE.findall("k=1: 31/48/15 (p 0.013)  k=3: 8/79/7 (p 0.5)")) == 2
+    assert len(P_VALUE.findall("better on 31, worse on 15; p = 0.013: ahead")) == 1
+    assert HEX.findall("main at 56f67a8, fingerprint") == ["56f67a8"] and HEX.findall("trial 1234567") == []
+
+
+def test_every_tutorial_links_the_glossary():
+    glossary = TUTORIALS / "glossary.md"
+    assert glossary.exists()
+    missing = [p.name for p in tutorials() if "(glossary.md)" not in p.read_text()]
+    assert not missing, f"tutorials without a link to the glossary: {missing}"
