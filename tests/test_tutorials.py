@@ -309,3 +309,13 @@ def test_every_tutorial_links_the_glossary():
     assert glossary.exists()
     missing = [p.name for p in tutorials() if "(glossary.md)" not in p.read_text()]
     assert not missing, f"tutorials without a link to the glossary: {missing}"
+
+
+def test_every_tutorial_ends_with_a_questionnaire_and_hidden_answers():
+    missing = []
+    for path in tutorials():
+        md = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"]
+        q = next((i for i, s in enumerate(md) if s.startswith("## Questionnaire")), None)
+        if q is None or not any(s.startswith("<details>") for s in md[q + 1:]):
+            missing.append(path.name)
+    assert not missing, f"tutorials without a questionnaire followed by collapsed answers: {missing}"
