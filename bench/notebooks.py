@@ -103,7 +103,7 @@ def _scrub(obj, paths: dict, pattern):
 
 def scrub_notebook(path: Path, paths: dict | None = None) -> list:
     """Replace machine paths in `path`'s outputs and metadata (not its sources: those are written by hand) with
-    placeholders, drop per-run cell timings and empty execution counts (as `nbdev-clean` does, so that it finds
+    placeholders, drop per-run cell timings (nbdev-test's and papermill's) and empty execution counts (as `nbdev-clean` does, so that it finds
     nothing to change), write it back if that changed it, and return the machine paths that remain anywhere in the
     file (empty: clean)."""
     paths = paths or machine_paths()
@@ -113,7 +113,8 @@ def scrub_notebook(path: Path, paths: dict | None = None) -> list:
     nb["metadata"] = _scrub(nb.get("metadata", {}), paths, pattern)
     for cell in nb["cells"]:
         cell.setdefault("metadata", {}).pop("execution", None)    # nbdev-test's per-run timings: churn, and not
-        cell["metadata"] = _scrub(cell["metadata"], paths, pattern)  # valid nbformat (a number where it wants text)
+        cell["metadata"].pop("papermill", None)                   # valid nbformat; papermill's per-cell times alike
+        cell["metadata"] = _scrub(cell["metadata"], paths, pattern)  # (its run time stays in the notebook's metadata)
         if "execution_count" in cell:
             cell["execution_count"] = None
         if "outputs" in cell:

@@ -319,3 +319,10 @@ def test_every_tutorial_ends_with_a_questionnaire_and_hidden_answers():
         if q is None or not any(s.startswith("<details>") for s in md[q + 1:]):
             missing.append(path.name)
     assert not missing, f"tutorials without a questionnaire followed by collapsed answers: {missing}"
+
+
+def test_stored_tutorials_keep_no_per_cell_timings():
+    "A re-run changes the notebook's one run time (papermill's, in its metadata), not a timestamp in every cell."
+    timed = {p.name: i for p in tutorials() for i, c in enumerate(json.loads(p.read_text())["cells"])
+             if {"papermill", "execution"} & set(c.get("metadata", {}))}
+    assert not timed, f"per-cell timings stored (first such cell): {timed}; run `python bench/notebooks.py scrub`"
