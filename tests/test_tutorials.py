@@ -326,3 +326,10 @@ def test_stored_tutorials_keep_no_per_cell_timings():
     timed = {p.name: i for p in tutorials() for i, c in enumerate(json.loads(p.read_text())["cells"])
              if {"papermill", "execution"} & set(c.get("metadata", {}))}
     assert not timed, f"per-cell timings stored (first such cell): {timed}; run `python bench/notebooks.py scrub`"
+
+
+def test_stored_tutorials_hold_no_live_widget():
+    "A widget's stored state is its first frame (a progress bar at 0): a saved tutorial shows a static picture instead."
+    live = [p.name for p in tutorials() for c in json.loads(p.read_text())["cells"] for o in c.get("outputs", [])
+            if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert not live, f"tutorials with a stored live widget: {sorted(set(live))}"
