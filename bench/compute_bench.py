@@ -16,6 +16,16 @@ a rerun skips the parts already there (gzipped CSV). Methods:
   meta-learned (successive halving of random configs in the same rounds);
 - `dkgp`: the learned default at the full budget (the same fit as `freezethaw`'s GP), `portfolio` at the full budget;
 - `hyperband` (eta 3, continuing promoted configs), `median_stop` (Optuna's random sampler and `MedianPruner`).
+
+What screening can tell, on the same held-out tasks (read after `run`, whose portfolio trials it takes):
+
+    METAHPO_THREADS=1 python bench/compute_bench.py screen --seeds 0 --out bench/results/compute_screen
+    python bench/compute_bench.py screen-report bench/results/compute_screen > bench/results/compute_screen.md
+
+`screen` takes, per held-out task, the portfolio's first 8 configs and the deep-kernel GP's 8 zero-shot picks, and
+records their scores after 1, 2 and 3 epochs, the curve model's predicted final score from each, their final scores
+per training seed and their regrets. `screen-report` replays policies that screen candidates and continue them in
+the order some score ranks them, down to an oracle that knows the final scores.
 """
 import argparse
 import copy
@@ -32,6 +42,7 @@ from metahpo_kit.dkgp import DeepKernelTuner
 from metahpo_kit.freezethaw import FreezeThawTuner
 from metahpo_kit.lookup import TabularObjective
 from metahpo_kit.metadata import load_shipped
+from metahpo_kit.space import config_key
 from metahpo_kit.tasks import base_dataset
 from metahpo_kit.train import Budget
 from metahpo_kit.transfer import PortfolioTuner
@@ -189,6 +200,138 @@ def report(args) -> None:
     print(f"\nFit seconds per (dataset, seed), median: {rows.groupby(['dataset', 'seed'])['fit_s'].first().median():.1f}.")
 
 
+SCREEN_N = 8   # candidates per list
+
+
+def screen(args) -> None:
+    import json
+    md = load_shipped()
+    E = args.epochs
+    f = md.frame[md.frame["epochs"] == E]
+    names = md.space.names
+    per_seed = f.assign(key=[config_key({n: r[f"config.{n}"] for n in names}) for r in f.to_dict("records")]) \
+        .pivot_table(index=["task", "key"], columns="seed", values="val_accuracy")
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        out = folder / f"seed{seed}.jsonl"
+        done = {json.loads(line)["task"] for line in out.read_text().splitlines()} if out.exists() else set()
+        for part in sorted(Path(args.rows).glob(f"*-seed{seed}.csv.gz")):
+            rows = pd.read_csv(part, usecols=["trial", "config", "method", "task"])
+            port = rows[rows["method"] == "portfolio"]
+            tasks = [t for t in port["task"].unique() if t not in done]
+            if not tasks:
+                continue
+            ft = FreezeThawTuner(md.space, epochs=E, random_state=seed).fit(md, exclude_tasks=md.same_dataset(tasks[0]))
+            for task in tasks:
+                obj = TabularObjective(md, task, epochs=E)
+                tables = {e: obj.table(e) for e in (1, 2, 3, E)}
+                final = np.array([v[0] for v in tables[E].values()])
+                best, worst = final.max(), final.min()
+                lists = {"port": [config_key(md.space.validate(json.loads(c)))
+                                  for c in port[port["task"] == task].sort_values("trial")["config"]][:SCREEN_N],
+                         "gp": [k for k in (config_key(md.space.validate(c)) for c in ft.top_untried([], task=task, n=md.space.size))
+                                if k in tables[E]][:SCREEN_N]}
+                rec = {"task": task, "seed": seed}
+                for name, keys in lists.items():
+                    X = md.space.encode_many([json.loads(k) for k in keys])
+                    rec[name] = {"keys": keys, "regret": [float((best - tables[E][k][0]) / max(best - worst, 1e-12)) for k in keys],
+                                 "by_seed": per_seed.loc[task].reindex(keys).to_numpy().tolist()}
+                    for e in (1, 2, 3):
+                        scores = np.array([tables[e][k][0] for k in keys])
+                        rec[name][f"e{e}"] = scores.tolist()
+                        rec[name][f"pred{e}"] = ft.predict_final(scores, e, X, task).tolist()
+                with out.open("a") as fh:
+                    fh.write(json.dumps(rec) + "\n")
+            print(f"{part.name}: {len(tasks)} tasks", flush=True)
+
+
+def _reach(regret, order, target, screened: int, epochs_each: int, E: int) -> float:
+    """Full-trial equivalents until a config with regret <= target is trained fully: `screened` configs trained
+    `epochs_each` epochs first, then continued one by one in `order` (10 where none reaches it)."""
+    spent = screened * epochs_each / E
+    for i in order:
+        spent += 1 - epochs_each / E
+        if regret[i] <= target + 1e-12:
+            return spent
+    return 10.0
+
+
+def screen_report(args) -> None:
+    import json
+    from scipy.stats import spearmanr
+    recs = [json.loads(line) for p in sorted(Path(args.folder).glob("seed*.jsonl")) for line in p.read_text().splitlines()]
+    per_seed = pd.Series([r["seed"] for r in recs]).value_counts()
+    recs = [r for r in recs if per_seed[r["seed"]] == per_seed.max()]   # a seed still running is left out
+    E = args.epochs
+    seeds = sorted({r["seed"] for r in recs})
+    print("# What screening a few epochs tells about the strong candidates\n")
+    print(f"Command: `python bench/compute_bench.py screen --seeds {' '.join(map(str, seeds))} --out {args.folder}`, "
+          f"then `screen-report`. {len(recs)} held-out (task, seed) pairs of {len({base_dataset(r['task']) for r in recs})} "
+          f"datasets at {E} epochs, leave-one-dataset-out (the curve model and the GP fitted without the task's "
+          f"dataset). Machine: {machine()}.\n")
+    print("Target: the regret of the best of the portfolio's first 5 configs trained fully (what the portfolio reaches "
+          "after 5 full trials). Each policy screens the first S configs of a candidate list for a few epochs, then "
+          "trains them to the full budget one by one in the order a score ranks them; compute counts the epochs, in "
+          "full-trial equivalents, until a config at the target is trained fully (10 when none is). The bar of issue "
+          f"#30 is {5 / 3:.2f} (a third of 5). Mean over datasets:\n")
+    pols = [("prior order, no screening", None, 0), ("score after 1 epoch", "e1", 1),
+            ("curve model (median) after 1 epoch", "pred1:1", 1), ("curve model (90% quantile) after 1 epoch", "pred1:2", 1),
+            ("score after 2 epochs", "e2", 2), ("curve model (median) after 2 epochs", "pred2:1", 2),
+            ("oracle: the final score, after 1 epoch", "oracle", 1)]
+    rows = []
+    for r in recs:
+        target = min(r["port"]["regret"][:5])
+        for lst in ("port", "gp"):
+            c = r[lst]
+            reg = np.asarray(c["regret"])
+            for S in (5, 8):
+                for label, what, e in pols:
+                    if what is None:
+                        score, screened = -np.arange(len(reg), dtype=float), 0
+                    elif what == "oracle":
+                        score, screened = -reg, S
+                    else:
+                        key, _, q = what.partition(":")
+                        score = np.asarray(c[key])[:, int(q)] if q else np.asarray(c[key])
+                        screened = S
+                    order = np.argsort(-score[:S], kind="stable")
+                    rows.append({"dataset": base_dataset(r["task"]), "seed": r["seed"], "list": lst, "S": S,
+                                 "policy": label, "compute": _reach(reg, order, target, screened, e, E),
+                                 "first": reg[order[0]]})
+    d = pd.DataFrame(rows)
+    m = d.groupby(["list", "S", "policy", "dataset"])[["compute", "first"]].mean().groupby(["list", "S", "policy"]).mean()
+    by_seed = d.groupby(["list", "S", "policy", "seed", "dataset"])["compute"].mean().groupby(["list", "S", "policy", "seed"]).mean()
+    names = {"port": "the portfolio's first configs", "gp": "the deep-kernel GP's zero-shot picks"}
+    print("| candidates | S | policy | compute to the target | [min, max] over meta-training seeds | regret of the first "
+          "config trained fully |\n|---|---|---|---|---|---|")
+    for lst in ("port", "gp"):
+        for S in (5, 8):
+            for label, what, _ in pols:
+                if what is None and S != 5:   # no screening: S plays no part
+                    continue
+                c, f1 = m.loc[(lst, S, label)]
+                spread = by_seed.loc[(lst, S, label)]
+                print(f"| {names[lst]} | {S if what else '-'} | {label} | {c:.2f} | [{spread.min():.2f}, {spread.max():.2f}] "
+                      f"| {f1:.3f} |")
+    print("\nHow much the screened scores say about the final score, within each candidate list (Spearman rank "
+          "correlation over its configs, mean over datasets), and how much of the final ranking is training noise "
+          "(the two recorded seeds' final scores against each other):\n")
+    print("| candidates | after 1 epoch | curve model, 1 epoch | after 2 epochs | seed 0 against seed 1 | the two seeds agree on the best of the first 5 |\n|---|---|---|---|---|---|")
+    for lst in ("port", "gp"):
+        out = []
+        for r in recs:
+            c = r[lst]
+            fin = -np.asarray(c["regret"])
+            bs = np.asarray(c["by_seed"], float)
+            rho = lambda a, b: spearmanr(a, b).statistic if np.ptp(a) > 0 and np.ptp(b) > 0 else np.nan
+            out.append({"dataset": base_dataset(r["task"]), "e1": rho(c["e1"], fin), "p1": rho(np.asarray(c["pred1"])[:, 1], fin),
+                        "e2": rho(c["e2"], fin), "seeds": rho(bs[:, 0], bs[:, 1]),
+                        "agree": float(np.argmax(bs[:5, 0]) == np.argmax(bs[:5, 1]))})
+        o = pd.DataFrame(out).groupby("dataset").mean().mean()
+        print(f"| {names[lst]} | {o['e1']:.2f} | {o['p1']:.2f} | {o['e2']:.2f} | {o['seeds']:.2f} | {o['agree']:.0%} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -202,8 +345,16 @@ def main() -> None:
     p = sub.add_parser("report")
     p.add_argument("folder")
     p.add_argument("--epochs", type=int, default=10)
+    sc = sub.add_parser("screen")
+    sc.add_argument("--epochs", type=int, default=10)
+    sc.add_argument("--seeds", type=int, nargs="+", default=[0])
+    sc.add_argument("--rows", default="bench/results/compute_grid_e10", help="the folder of `run` whose portfolio it reads")
+    sc.add_argument("--out", default="bench/results/compute_screen")
+    sr = sub.add_parser("screen-report")
+    sr.add_argument("folder")
+    sr.add_argument("--epochs", type=int, default=10)
     args = ap.parse_args()
-    {"run": run, "report": report}[args.command](args)
+    {"run": run, "report": report, "screen": screen, "screen-report": screen_report}[args.command](args)
 
 
 if __name__ == "__main__":

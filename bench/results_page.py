@@ -250,6 +250,21 @@ def maml_section() -> list:
     return lines
 
 
+def compute_section() -> list:
+    """Regret against compute (issue #30's axis): the freeze-thaw tuner and its baselines, and what screening can tell,
+    read from their report files (each names its command and machine)."""
+    lines = ["## Regret against compute", "",
+             "Cost counted in epochs of training, not in trials: a config stopped early is charged only what it "
+             "trained. The freeze-thaw tuner (`metahpo_kit.freezethaw`) screens the deep-kernel GP's candidates for an "
+             "epoch and trains to the full budget only the one its meta-learned curve model predicts to end best.", ""]
+    for name in ("compute_grid_e10", "compute_screen"):
+        path = RES / f"{name}.md"
+        if path.exists():
+            body = path.read_text().split("\n", 1)[1].strip()   # the file's own title dropped
+            lines += [f"From `{rel(path)}`:", "", body.replace("\n# ", "\n### "), ""]
+    return lines
+
+
 def times_section() -> list:
     path = RES / "tutorial_times.md"
     text = path.read_text()
@@ -299,7 +314,8 @@ def page(out_png: Path | None) -> tuple:
              "Every table on this page is computed by `python bench/results_page.py` from the results files in "
              "`bench/results/`; each section names its file and the command that made it, and each file names its "
              "machine. Normalised regret: 0 = the task's best known config, 1 = its worst; lower is better.", "",
-             *head, *surrogate_section(), *live_section(), *maml_section(), *times_section(), FIXED]
+             *head, *surrogate_section(), *live_section(), *maml_section(), *compute_section(),
+             *times_section(), FIXED]
     return "\n".join(lines).rstrip() + "\n", table
 
 
