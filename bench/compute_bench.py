@@ -29,6 +29,7 @@ the order some score ranks them, down to an oracle that knows the final scores.
 """
 import argparse
 import copy
+import gzip
 import time
 from pathlib import Path
 
@@ -214,8 +215,8 @@ def screen(args) -> None:
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        out = folder / f"seed{seed}.jsonl"
-        done = {json.loads(line)["task"] for line in out.read_text().splitlines()} if out.exists() else set()
+        out = folder / f"seed{seed}.jsonl.gz"   # appended to: one gzip member per task, read back as one stream
+        done = {json.loads(line)["task"] for line in gzip.open(out, "rt")} if out.exists() else set()
         for part in sorted(Path(args.rows).glob(f"*-seed{seed}.csv.gz")):
             rows = pd.read_csv(part, usecols=["trial", "config", "method", "task"])
             port = rows[rows["method"] == "portfolio"]
@@ -241,7 +242,7 @@ def screen(args) -> None:
                         scores = np.array([tables[e][k][0] for k in keys])
                         rec[name][f"e{e}"] = scores.tolist()
                         rec[name][f"pred{e}"] = ft.predict_final(scores, e, X, task).tolist()
-                with out.open("a") as fh:
+                with gzip.open(out, "at") as fh:
                     fh.write(json.dumps(rec) + "\n")
             print(f"{part.name}: {len(tasks)} tasks", flush=True)
 
@@ -260,7 +261,7 @@ def _reach(regret, order, target, screened: int, epochs_each: int, E: int) -> fl
 def screen_report(args) -> None:
     import json
     from scipy.stats import spearmanr
-    recs = [json.loads(line) for p in sorted(Path(args.folder).glob("seed*.jsonl")) for line in p.read_text().splitlines()]
+    recs = [json.loads(line) for p in sorted(Path(args.folder).glob("seed*.jsonl.gz")) for line in gzip.open(p, "rt")]
     per_seed = pd.Series([r["seed"] for r in recs]).value_counts()
     recs = [r for r in recs if per_seed[r["seed"]] == per_seed.max()]   # a seed still running is left out
     E = args.epochs
