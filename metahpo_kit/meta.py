@@ -359,7 +359,7 @@ def _candidates(self: MetaTuner, Xh: np.ndarray, y: np.ndarray, n_history: int, 
     rng = np.random.default_rng(seed_for(self.random_state, 5, n_history))
     X = random_encoded(self.space, n_random, rng)
     if len(y) and n_random:
-        X = np.concatenate([X, local_moves(self.space, Xh[np.argsort(-y)[:3]], 100, rng)])
+        X = np.concatenate([X, local_moves(self.space, Xh[np.argsort(-y, kind="stable")[:3]], 100, rng)])
     n = len(X)
     config_of = lambda j: self.space.decode(X[j]) if j < n else train[j - n]
     key_of = lambda j: config_key(config_of(j)) if j < n else train_keys[j - n]

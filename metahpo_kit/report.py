@@ -27,7 +27,7 @@ def task_report(md: MetaDataset,        # the meta-dataset
     names = md.space.names
     rows = []
     for task, g in table.groupby("task", sort=False):
-        g = g.sort_values("score", ascending=False).reset_index(drop=True)
+        g = g.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)   # ties: recorded order
         best = g.iloc[0]
         raw = md.frame[md.frame["task"] == task]
         row = {"task": task, "modality": raw["modality"].iloc[0], "rows": len(raw), "configs": len(g),

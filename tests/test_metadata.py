@@ -226,6 +226,15 @@ def test_task_report_says_why_a_task_is_too_flat():
     assert rep.loc["synth0", "flat_reason"] == ""
 
 
+def test_task_report_breaks_ties_in_recorded_order():
+    "Among configs tied at the best score the report reads the first recorded one, whatever sort the CPU runs."
+    rows = [{"task": "t0", "modality": "tabular", **{f"config.{k}": v for k, v in c.items()}, "seed": 0, "epochs": 1,
+             "val_accuracy": 0.9 if i % 2 else 0.5, "test_accuracy": i / 1000, "status": "ok"}
+            for i, c in enumerate(SEED_SPACE.grid()[:300])]
+    rep = task_report(MetaDataset(SEED_SPACE, pd.DataFrame(rows)))
+    assert rep.loc[0, "best_val"] == 0.9 and rep.loc[0, "best_test"] == 0.001   # config 1, the first tied at 0.9
+
+
 def _rows(n_tasks=2):
     return [{"task": f"t{j}", "modality": "tabular", **{f"config.{k}": v for k, v in c.items()}, "seed": 0, "epochs": 1,
              "val_accuracy": 0.5 + 0.01 * i, "status": "ok"} for j in range(n_tasks) for i, c in enumerate(SEED_SPACE.grid()[:5])]
