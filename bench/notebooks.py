@@ -12,7 +12,8 @@ notebook ran without error) and the tutorials (`nbs/tutorials/*.ipynb`) one at a
 `nbs/tutorials`, each into a temporary file that replaces the original only when it finished without error, so an
 interrupted run never leaves a half-executed notebook. Then it replaces this machine's paths in the stored outputs
 (the repository root, the data folder, the Python environment, the home folder) with placeholders, and fails if any
-remains. `METAHPO_THREADS` defaults to 1.
+remains. `METAHPO_THREADS` defaults to 1, and `datasets`' progress bars are off (`HF_DATASETS_DISABLE_PROGRESS_BARS=1`):
+the first load of a dataset into an empty cache would otherwise store them.
 
 `html` needs no network: nbconvert's lab template without the scripts it would fetch from a CDN (require.js, MathJax,
 the widget manager); widgets whose state was saved are drawn as the static HTML of their last state. The sources
@@ -167,6 +168,7 @@ def run_tutorial(path: Path) -> None:
 def execute(names=(), n_workers: int = 2) -> int:
     "Re-execute the named notebooks (all when none) with their default parameters; 0 when all ran and are clean."
     os.environ.setdefault("METAHPO_THREADS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")   # a cold datasets cache would store its bars
     every = library_notebooks() + tutorial_notebooks()
     chosen = select(every, names)
     lib = [p for p in chosen if p.parent == NBS]
